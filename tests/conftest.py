@@ -1,0 +1,44 @@
+"""Shared fixtures: the real HumanML3D reference sample (skipped with a reason when absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+REFERENCE_DATA = PROJECT_ROOT.parent / "shared" / "reference-data"
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"reference data not found at {path} (expected ../shared/reference-data beside the project)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    return _require(REFERENCE_DATA)
+
+
+@pytest.fixture(scope="session")
+def humanml3d_dir(reference_dir: Path) -> Path:
+    return _require(reference_dir / "humanml3d")
+
+
+@pytest.fixture(scope="session")
+def sample_features(humanml3d_dir: Path) -> np.ndarray:
+    """Real HumanML3D clip 012314: (170, 263) float32 features."""
+    return np.load(_require(humanml3d_dir / "new_joint_vecs" / "012314.npy"))
+
+
+@pytest.fixture(scope="session")
+def sample_joints(humanml3d_dir: Path) -> np.ndarray:
+    """Real HumanML3D clip 012314: (170, 22, 3) float32 joints, metres, Y up."""
+    return np.load(_require(humanml3d_dir / "new_joints" / "012314.npy"))
+
+
+@pytest.fixture(scope="session")
+def template_bvh(reference_dir: Path) -> Path:
+    return _require(reference_dir / "bvh" / "smpl_template.bvh")
