@@ -1,0 +1,236 @@
+"""The ``motiongpt`` command line: parses flags, loads settings, calls the library, prints results.
+
+Only wiring lives here. stdout carries results (paths, or JSON lines with ``--json``); stderr carries logs, warnings
+and errors. Library errors become one ``Error: ...`` line (plus ``Hint: ...``) and exit 1; usage errors exit 2;
+Ctrl-C exits 130. A traceback is shown only with ``--debug`` or ``MOTIONGPT_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from . import __version__
+from .errors import MotionGPTError
+
+
+@dataclass
+class AppState:
+    settings: Any  # settings.Settings, loaded lazily per command
+    debug: bool
+    quiet: bool
+
+
+def _debug_requested(ctx: click.Context | None) -> bool:
+    if os.environ.get("MOTIONGPT_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}:
+        return True
+    state = ctx.find_object(AppState) if ctx is not None else None
+    return bool(state and state.debug)
+
+
+def print_error(message: str, hint: str | None = None) -> None:
+    typer.echo(f"Error: {message}", err=True)
+    if hint:
+        typer.echo(f"Hint: {hint}", err=True)
+
+
+class _Group(TyperGroup):
+    """Maps library errors to one ``Error:`` line and an exit code, in one place."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MotionGPTError as exc:
+            if _debug_requested(ctx):
+                raise
+            print_error(str(exc), exc.hint)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("Interrupted.", err=True)
+            raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as exc:  # an unexpected failure: still one line unless debugging
+            if _debug_requested(ctx):
+                raise
+            print_error(f"unexpected {type(exc).__name__}: {exc}", "run again with --debug for a traceback")
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    name="motiongpt",
+    cls=_Group,
+    help="Generate, train, evaluate and export 3D human motion from text (MotionGPT, WACV 2024).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+config_app = typer.Typer(help="Inspect the effective settings.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"motiongpt {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    ctx: typer.Context,
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", help="Read settings from this TOML file only.", dir_okay=False, envvar="MOTIONGPT_CONFIG"
+    ),
+    no_config: bool = typer.Option(False, "--no-config", help="Ignore every settings file."),
+    device: str | None = typer.Option(None, "--device", help="auto | cpu | cuda (auto picks CUDA when present)."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only output paths."),
+) -> None:
+    from .settings import load_settings
+    from platformdirs import user_config_dir
+
+    state = AppState(settings=None, debug=debug, quiet=quiet)
+    ctx.obj = state
+    try:
+        state.settings = load_settings(
+            env=os.environ,
+            flags={"device": device},
+            config_path=config,
+            no_config=no_config,
+            cwd=Path.cwd(),
+            user_config_dir=Path(user_config_dir("motiongpt")),
+        )
+    except MotionGPTError as exc:
+        if _debug_requested(ctx) or debug:
+            raise
+        print_error(str(exc), exc.hint)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _state(ctx: typer.Context) -> AppState:
+    state = ctx.find_object(AppState)
+    assert state is not None  # set by main_callback
+    return state
+
+
+# ----------------------------------------------------------------------------------------------- config
+@config_app.command("show")
+def config_show(
+    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="One JSON object.")
+) -> None:
+    """Print the effective settings and where each value came from (secrets masked)."""
+    rows = _state(ctx).settings.rows()
+    if as_json:
+        typer.echo(json.dumps({key: {"value": value, "source": src} for key, value, src in rows}))
+        return
+    width = max(len(key) for key, _, _ in rows)
+    vwidth = max(len(value) for _, value, _ in rows)
+    for key, value, src in rows:
+        typer.echo(f"{key:<{width}}  {value:<{vwidth}}  {src}")
+
+
+# ----------------------------------------------------------------------------------------------- export
+def read_stdin_lines() -> list[str]:
+    if sys.stdin is None:
+        return []
+    return [line.strip() for line in sys.stdin.read().splitlines() if line.strip() and not line.startswith("#")]
+
+
+@app.command("export")
+def export_cmd(
+    ctx: typer.Context,
+    inputs: list[str] = typer.Argument(
+        ..., help="Feature .npy (N,263), joints .npy (N,22,3) or motiongpt .npz files; '-' reads paths from stdin."
+    ),
+    formats: str | None = typer.Option(
+        None, "--format", "-f", help="Comma-separated: npz,bvh,gif,mp4 [default: setting export.formats]."
+    ),
+    out_dir: Path = typer.Option(Path("."), "--output", "-o", help="Output folder (created if missing)."),
+    fps: int | None = typer.Option(None, "--fps", min=1, help="Frame rate [default: the input's, else 20]."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+    normalized: bool = typer.Option(False, "--normalized", help="Feature inputs are z-normalised (needs --mean/--std)."),
+    mean: Path | None = typer.Option(None, "--mean", help="Mean.npy (263,) to de-normalise features."),
+    std: Path | None = typer.Option(None, "--std", help="Std.npy (263,) to de-normalise features."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per input."),
+) -> None:
+    """Convert motions to .npz / .bvh / .gif / .mp4 (e.g. MDM, T2M-GPT or MoMask outputs to BVH)."""
+    from .convert import ExportOptions, export_motion, validate_formats
+
+    state = _state(ctx)
+    settings = state.settings
+    fmt_list = formats.split(",") if formats is not None else settings["export.formats"]
+    options = ExportOptions(
+        formats=validate_formats(fmt_list),
+        out_dir=out_dir,
+        fps=fps,
+        overwrite=overwrite,
+        normalized=normalized,
+        mean_path=mean,
+        std_path=std,
+    )
+    if normalized:  # fail once, up front, rather than once per input
+        from .convert import load_normalization
+
+        load_normalization(mean, std)
+    paths: list[str] = []
+    for item in inputs:
+        paths.extend(read_stdin_lines() if item == "-" else [item])
+    if not paths:
+        raise MotionGPTError("no input files given")
+    failed = 0
+    claimed: dict[Path, Path] = {}
+    for raw in paths:
+        path = Path(raw)
+        try:
+            clash = [p for p in (out_dir / f"{path.stem}.{f}" for f in options.formats) if p in claimed]
+            if clash:
+                raise MotionGPTError(f"output {clash[0]} would also be written for {claimed[clash[0]]}")
+            result = export_motion(path, options)
+        except MotionGPTError as exc:
+            if state.debug:
+                raise
+            failed += 1
+            message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+            print_error(message, exc.hint)
+            continue
+        for target in result.outputs.values():
+            claimed[target] = path
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {
+                        "input": str(path),
+                        "kind": result.kind,
+                        "frames": result.frames,
+                        "fps": result.fps,
+                        "outputs": {k: str(v) for k, v in result.outputs.items()},
+                    }
+                )
+            )
+        elif state.quiet:
+            for target in result.outputs.values():
+                typer.echo(str(target))
+        else:
+            written = ", ".join(str(p) for p in result.outputs.values())
+            typer.echo(f"{path} -> {written} ({result.frames} frames, {result.fps} fps)")
+    if failed:
+        if not state.quiet:
+            typer.echo(f"{failed} of {len(paths)} inputs failed", err=True)
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,183 @@
+"""Convert motion files between formats: HumanML3D features ``.npy``, joints ``.npy`` and our ``.npz`` in;
+``.npz``, ``.bvh``, ``.gif`` and ``.mp4`` out (the core of ``motiongpt export``).
+
+Each input is converted independently; a bad input raises a :class:`~motiongpt_cli.errors.MotionGPTError` for that
+file only. Every output is written atomically, and all outputs of an input are checked for existence before the
+first is written, so a refused overwrite leaves nothing half-done.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import check_writable
+from .errors import MotionFormatError
+from .settings import EXPORT_FORMATS
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """How to export: formats (subset of npz/bvh/gif/mp4), output folder, frame rate (None = the input's or 20)."""
+
+    formats: tuple[str, ...]
+    out_dir: Path
+    fps: int | None = None
+    overwrite: bool = False
+    normalized: bool = False
+    mean_path: Path | None = None
+    std_path: Path | None = None
+
+
+@dataclass
+class LoadedMotion:
+    """A motion read from any supported input. ``features`` may be None until needed (joints inputs)."""
+
+    source: Path
+    kind: str  # "features", "joints" or "npz"
+    joints: np.ndarray  # (T, 22, 3) float32
+    features: np.ndarray | None  # (T, 263) float32
+    fps: int | None
+    text_high: str = ""
+    text_low: str = ""
+    seed: int = -1
+    model: str = ""
+    guidance: float = math.nan
+    steps: int = -1
+
+
+@dataclass
+class ExportResult:
+    source: Path
+    kind: str
+    frames: int
+    fps: int
+    outputs: dict[str, Path] = field(default_factory=dict)
+
+
+def validate_formats(formats: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Normalise and check a list of formats; raises MotionFormatError naming an unknown one."""
+    out: list[str] = []
+    for fmt in formats:
+        fmt = fmt.strip().lower().lstrip(".")
+        if not fmt:
+            continue
+        if fmt not in EXPORT_FORMATS:
+            raise MotionFormatError(f"unknown format {fmt!r} (choose from {', '.join(EXPORT_FORMATS)})")
+        if fmt not in out:
+            out.append(fmt)
+    if not out:
+        raise MotionFormatError("no output format given", hint="e.g. --format npz,bvh,gif")
+    return tuple(out)
+
+
+def load_normalization(mean_path: Path | None, std_path: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """Read Mean/Std ``.npy`` files of shape (263,) for de-normalising features."""
+    if mean_path is None or std_path is None:
+        raise MotionFormatError("--normalized needs both --mean and --std", hint="HumanML3D ships Mean.npy and Std.npy")
+    arrays = []
+    for name, path in (("mean", mean_path), ("std", std_path)):
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise MotionFormatError(f"{path}: cannot read {name}: {exc}") from None
+        if arr.shape != (263,) or not np.all(np.isfinite(arr)):
+            raise MotionFormatError(f"{path}: {name} must be a finite (263,) array, got shape {arr.shape}")
+        arrays.append(arr.astype(np.float32))
+    if np.any(arrays[1] <= 0):
+        raise MotionFormatError(f"{std_path}: std must be positive")
+    return arrays[0], arrays[1]
+
+
+def load_motion(path: Path, options: ExportOptions) -> LoadedMotion:
+    """Read one input file and return joints (and features when the input has them)."""
+    from .motion.features import features_to_joints
+    from .motion.io import load_motion_array, load_npz
+
+    if path.suffix.lower() == ".npz":
+        rec = load_npz(path)
+        return LoadedMotion(
+            source=path,
+            kind="npz",
+            joints=rec.joints,
+            features=rec.features,
+            fps=rec.fps,
+            text_high=rec.text_high,
+            text_low=rec.text_low,
+            seed=rec.seed,
+            model=rec.model,
+            guidance=rec.guidance,
+            steps=rec.steps,
+        )
+    kind, array = load_motion_array(path)
+    if kind == "features":
+        features = array
+        if options.normalized:
+            mean, std = load_normalization(options.mean_path, options.std_path)
+            features = features * std + mean
+        joints = features_to_joints(features).astype(np.float32)
+        if not np.all(np.isfinite(joints)):
+            raise MotionFormatError(f"{path}: features give non-finite joints")
+        return LoadedMotion(source=path, kind=kind, joints=joints, features=features.astype(np.float32), fps=None)
+    if options.normalized:
+        raise MotionFormatError(f"{path}: --normalized applies to 263-dim features, but this file holds joints")
+    return LoadedMotion(source=path, kind=kind, joints=array.astype(np.float32), features=None, fps=None)
+
+
+def features_for_joints(joints: np.ndarray) -> np.ndarray:
+    """HumanML3D features with one row per frame of ``joints`` (T, 22, 3) -> (T, 263).
+
+    HumanML3D's extraction yields T-1 rows (velocities need a next frame), so one frame is extrapolated at
+    constant velocity first. The features describe the canonical motion (retargeted to the HumanML3D skeleton,
+    on the floor, starting at the origin facing +Z), as any HumanML3D feature file does.
+    """
+    from .motion.features import joints_to_features
+
+    extra = joints[-1:] + (joints[-1:] - joints[-2:-1])
+    return joints_to_features(np.concatenate([joints, extra], axis=0)).astype(np.float32)
+
+
+def output_paths(source: Path, options: ExportOptions) -> dict[str, Path]:
+    stem = source.name[: -len(source.suffix)] if source.suffix else source.name
+    return {fmt: options.out_dir / f"{stem}.{fmt}" for fmt in options.formats}
+
+
+def export_motion(path: Path, options: ExportOptions) -> ExportResult:
+    """Convert one input into every requested format; returns what was written."""
+    from .motion.bvh import write_bvh
+    from .motion.io import MotionRecord, save_npz
+    from .motion.render import write_gif, write_mp4
+
+    targets = output_paths(path, options)
+    for target in targets.values():
+        check_writable(target, overwrite=options.overwrite)
+    motion = load_motion(path, options)
+    fps = options.fps or motion.fps or 20
+    title = motion.text_high + (f" | {motion.text_low}" if motion.text_low else "") or path.name
+    result = ExportResult(source=path, kind=motion.kind, frames=int(motion.joints.shape[0]), fps=fps)
+    for fmt, target in targets.items():
+        if fmt == "npz":
+            features = motion.features if motion.features is not None else features_for_joints(motion.joints)
+            record = MotionRecord(
+                features=features,
+                joints=motion.joints,
+                fps=fps,
+                text_high=motion.text_high,
+                text_low=motion.text_low,
+                seed=motion.seed,
+                model=motion.model or f"export:{motion.kind}",
+                guidance=motion.guidance,
+                steps=motion.steps,
+            )
+            save_npz(target, record, overwrite=options.overwrite)
+        elif fmt == "bvh":
+            write_bvh(target, motion.joints, fps=fps, overwrite=options.overwrite)
+        elif fmt == "gif":
+            write_gif(target, motion.joints, fps=fps, title=title, overwrite=options.overwrite)
+        else:
+            write_mp4(target, motion.joints, fps=fps, title=title, overwrite=options.overwrite)
+        result.outputs[fmt] = target
+    return result
