@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -29,7 +28,7 @@ class AppState:
     quiet: bool
 
 
-def _debug_requested(ctx: click.Context | None) -> bool:
+def _debug_requested(ctx: typer.Context | None) -> bool:
     if os.environ.get("MOTIONGPT_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}:
         return True
     state = ctx.find_object(AppState) if ctx is not None else None
@@ -45,7 +44,7 @@ def print_error(message: str, hint: str | None = None) -> None:
 class _Group(TyperGroup):
     """Maps library errors to one ``Error:`` line and an exit code, in one place."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except MotionGPTError as exc:
@@ -56,7 +55,7 @@ class _Group(TyperGroup):
         except KeyboardInterrupt:
             typer.echo("Interrupted.", err=True)
             raise typer.Exit(130) from None
-        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except (typer.Exit, typer.Abort, typer.TyperException):  # usage errors, --help, explicit exits
             raise
         except Exception as exc:  # an unexpected failure: still one line unless debugging
             if _debug_requested(ctx):
@@ -152,7 +151,7 @@ def read_stdin_lines() -> list[str]:
 def export_cmd(
     ctx: typer.Context,
     inputs: list[str] = typer.Argument(
-        ..., help="Feature .npy (N,263), joints .npy (N,22,3) or motiongpt .npz files; '-' reads paths from stdin."
+        ..., metavar="INPUT...", help="Feature .npy (N,263), joints .npy (N,22,3) or motiongpt .npz files; '-' reads paths from stdin."
     ),
     formats: str | None = typer.Option(
         None, "--format", "-f", help="Comma-separated: npz,bvh,gif,mp4 [default: setting export.formats]."
@@ -171,6 +170,8 @@ def export_cmd(
     state = _state(ctx)
     settings = state.settings
     fmt_list = formats.split(",") if formats is not None else settings["export.formats"]
+    if fps is None and settings.sources["export.fps"] != "default":
+        fps = settings["export.fps"]  # a configured rate wins over the input's own
     options = ExportOptions(
         formats=validate_formats(fmt_list),
         out_dir=out_dir,
