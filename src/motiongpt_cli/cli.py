@@ -75,6 +75,8 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect the effective settings.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+data_app = typer.Typer(help="Build training data: the dual-text dataset from HumanML3D + BABEL.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
 
 
 def _version_callback(value: bool) -> None:
@@ -230,6 +232,48 @@ def export_cmd(
         if not state.quiet:
             typer.echo(f"{failed} of {len(paths)} inputs failed", err=True)
         raise typer.Exit(1)
+
+
+# ----------------------------------------------------------------------------------------------- data
+@data_app.command("prepare")
+def data_prepare(
+    ctx: typer.Context,
+    humanml3d: Path = typer.Option(..., "--humanml3d", help="HumanML3D folder (new_joint_vecs/, texts/, splits)."),
+    babel: Path = typer.Option(..., "--babel", help="Folder with BABEL's train/val/test(/extra_*) .json files."),
+    index: Path | None = typer.Option(None, "--index", help="index.csv mapping clips to AMASS files [default: in DIR]."),
+    out: Path = typer.Option(..., "--output", "-o", help="Dataset JSONL to write."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+    as_json: bool = typer.Option(False, "--json", help="Print the statistics as one JSON object."),
+) -> None:
+    """Align BABEL labels to HumanML3D clips: one record per clip with high- and low-level texts."""
+    from .data.prepare import prepare_dataset
+
+    state = _state(ctx)
+    stats = prepare_dataset(humanml3d, babel, out, index=index, overwrite=overwrite)
+    summary = {
+        "output": str(out),
+        "records": stats.records,
+        "splits": {
+            split: {**dict(counts), "coverage": round(stats.coverage(split), 4)}
+            for split, counts in stats.per_split.items()
+        },
+        "skipped": dict(stats.skipped),
+    }
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    typer.echo(str(out))
+    if state.quiet:
+        return
+    for split, counts in stats.per_split.items():
+        total = sum(counts.values())
+        typer.echo(
+            f"{split:>5}: {total} records, low-level text from labels {stats.coverage(split):.1%} "
+            f"(babel {counts['babel']}, synthetic {counts['synthetic']}, fallback {counts['fallback']})",
+            err=True,
+        )
+    for reason, count in stats.skipped.items():
+        typer.echo(f"skipped {count}: {reason}", err=True)
 
 
 def main() -> None:
