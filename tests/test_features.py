@@ -138,8 +138,8 @@ def test_mirroring(sample_joints):
     # because retargeting rescales by the RIGHT leg, which is now the former left one (0.3% longer)
     swapped = np.concatenate([b[:, 261:263], b[:, 259:261]], axis=1)
     assert (a[:, 259:263] == swapped).mean() > 0.97
-    # root height is unchanged, the yaw velocity changes sign
-    assert np.abs(a[:, 3] - b[:, 3]).max() < 1e-5
+    # root height is unchanged but for that 0.3% rescale; the yaw velocity changes sign
+    assert np.abs(a[:, 3] / b[:, 3] - 0.996).max() < 2e-3
     assert np.abs(a[5:100, 0] + b[5:100, 0]).max() < 1e-3
 
 
