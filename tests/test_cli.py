@@ -40,12 +40,11 @@ def test_installed_console_script_version():
 
 
 def test_only_working_subcommands_are_registered():
-    result = run("--help")
-    assert result.exit_code == 0
-    for name in ("export", "config"):
-        assert name in result.output
-    for name in ("generate", "train", "evaluate", "prompt", "index"):
-        assert f" {name} " not in result.output
+    import typer
+
+    group = typer.main.get_command(app)
+    assert sorted(group.list_commands(typer.Context(group))) == ["config", "data", "export"]
+    assert run("--help").exit_code == 0
 
 
 def test_config_show_reports_sources(tmp_path, monkeypatch):
