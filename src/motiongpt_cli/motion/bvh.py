@@ -5,8 +5,8 @@ Reader conventions: a joint's local rotation is the product of its rotation chan
 them as its local translation instead of its OFFSET (for the root these are world positions). World positions:
 ``p[j] = p[parent] + G[parent] @ t[j]`` and ``G[j] = G[parent] @ L[j]``.
 
-Writer: 22 joints named as in SMPL-based tools (Hips ... RightHand) in depth-first order, metres, a T-pose rest
-(arms out along ±X, legs and spine vertical, feet forward), offsets from the motion's own median bone lengths, root
+Writer: 22 joints named as in SMPL-based tools (Hips ... RightHand) in depth-first order, metres, an arms-down rest
+(HumanML3D's own "I-pose": collars out along ±X, arms, legs and spine vertical, feet forward), offsets from the motion's own median bone lengths, root
 ``Xposition Yposition Zposition Zrotation Yrotation Xrotation`` and ``Zrotation Yrotation Xrotation`` elsewhere,
 ``Frame Time`` = 1/fps. Rotations are solved so that the file's FK reproduces the input joints:
 
@@ -16,6 +16,11 @@ Writer: 22 joints named as in SMPL-based tools (Hips ... RightHand) in depth-fir
   direction of its bone to the bone's direction in the frame. Twist is inherited from the parent, so it is
   continuous over time and the same whichever way the body faces (unlike per-frame IK started from the identity).
 - End joints (toes, head, hands) carry no information about their own rotation and keep their parent's.
+
+Euler channels are made continuous over time (the nearer of the two equivalent ZYX triples each frame). The
+arms-down rest keeps common poses away from ZYX gimbal lock (a T-pose rest puts a 90° elbow bend exactly on it).
+The root's heading is a rotation about Y, the middle axis, so when the body turns through ±90° the root's Z and X
+channels swing together while the rotation itself stays smooth: inherent to ZYX channels.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ BVH_TO_HUMANML3D = np.array([0, 1, 4, 7, 10, 2, 5, 8, 11, 3, 6, 9, 12, 15, 13, 1
 _REST_DIRECTIONS = {
     2: (0, -1, 0), 3: (0, -1, 0), 4: (0, 0, 1), 6: (0, -1, 0), 7: (0, -1, 0), 8: (0, 0, 1),
     10: (0, 1, 0), 11: (0, 1, 0), 13: (0, 1, 0),
-    15: (1, 0, 0), 16: (1, 0, 0), 17: (1, 0, 0), 19: (-1, 0, 0), 20: (-1, 0, 0), 21: (-1, 0, 0),
+    15: (1, 0, 0), 16: (0, -1, 0), 17: (0, -1, 0), 19: (-1, 0, 0), 20: (0, -1, 0), 21: (0, -1, 0),
 }  # fmt: skip
 _END_SITES = {4: (0.0, 0.0, 0.05), 8: (0.0, 0.0, 0.05), 13: (0.0, 0.1, 0.0), 17: (0.08, 0.0, 0.0), 21: (-0.08, 0.0, 0.0)}
 # (joint, left child, right child, up child) for the two joints with three children, BVH indices
@@ -278,6 +283,24 @@ def _minimal_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return rot.numpy_call(lambda x, y: rot.quat_to_matrix(rot.quat_between(x, y)), a, b)
 
 
+def _continuous_euler(euler: np.ndarray) -> np.ndarray:
+    """Make Tait-Bryan angles ``(F, J, 3)`` continuous over frames.
+
+    Each rotation has two triples, (a, b, c) and (a + π, π - b, c + π), each up to multiples of 2π; per frame the
+    one nearest the previous frame's is kept, so a channel never jumps when the middle angle passes ±90°.
+    """
+    out = euler.copy()
+    two_pi = 2 * np.pi
+    for t in range(1, euler.shape[0]):
+        prev = out[t - 1]
+        first = euler[t]
+        second = np.stack([first[..., 0] + np.pi, np.pi - first[..., 1], first[..., 2] + np.pi], axis=-1)
+        candidates = [c + two_pi * np.round((prev - c) / two_pi) for c in (first, second)]
+        nearer = np.abs(candidates[0] - prev).sum(-1) <= np.abs(candidates[1] - prev).sum(-1)
+        out[t] = np.where(nearer[..., None], candidates[0], candidates[1])
+    return out
+
+
 def joints_to_bvh(joints: np.ndarray, fps: float = 20.0) -> BVHMotion:
     """Solve a 22-joint BVH for HumanML3D-order joints ``(F, 22, 3)`` (metres, Y up)."""
     arr = np.asarray(joints, dtype=np.float64)
@@ -318,8 +341,7 @@ def joints_to_bvh(joints: np.ndarray, fps: float = 20.0) -> BVHMotion:
     for j, parent in enumerate(BVH_PARENTS):
         if parent >= 0:
             local[:, j] = np.swapaxes(world[:, parent], -1, -2) @ world[:, j]
-    euler = rot.numpy_call(rot.matrix_to_euler, local, order="ZYX")
-    euler = rot.numpy_call(rot.unwrap_angles, euler, dim=0)  # no 360° jumps between frames
+    euler = _continuous_euler(rot.numpy_call(rot.matrix_to_euler, local, order="ZYX"))
     channels = [["Xposition", "Yposition", "Zposition", "Zrotation", "Yrotation", "Xrotation"]] + [
         ["Zrotation", "Yrotation", "Xrotation"] for _ in range(21)
     ]
