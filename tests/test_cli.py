@@ -130,8 +130,15 @@ def test_export_normalized_features(tmp_path, sample_features, sample_joints, hu
     np.save(norm_path, (sample_features - mean) / std)
     args = ["export", str(norm_path), "-f", "npz", "-o", str(tmp_path)]
     result = run(*args)  # forgetting --normalized gives a different (wrong) motion, so we only check the flag path
-    result = run(*args, "--overwrite", "--normalized", "--mean", str(humanml3d_dir / "Mean.npy"), "--std",
-                 str(humanml3d_dir / "Std.npy"))
+    result = run(
+        *args,
+        "--overwrite",
+        "--normalized",
+        "--mean",
+        str(humanml3d_dir / "Mean.npy"),
+        "--std",
+        str(humanml3d_dir / "Std.npy"),
+    )
     assert result.exit_code == 0, result.output
     assert np.abs(load_npz(tmp_path / "norm.npz").joints - sample_joints).max() < 1e-4
     result = run(*args, "--overwrite", "--normalized")
@@ -149,8 +156,9 @@ def test_export_bad_inputs_are_reported_and_the_rest_converted(tmp_path, sample_
     garbage.write_bytes(b"not a numpy file")
     missing = tmp_path / "missing.npy"
     out = tmp_path / "out"
-    result = run("export", str(bad_shape), str(nan), str(sample_path), str(garbage), str(missing), "-f", "bvh",
-                 "-o", str(out))
+    result = run(
+        "export", str(bad_shape), str(nan), str(sample_path), str(garbage), str(missing), "-f", "bvh", "-o", str(out)
+    )
     assert result.exit_code == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
     assert len(errors) == 4
@@ -195,8 +203,16 @@ def test_export_same_stem_twice_is_refused(tmp_path, sample_joints):
     (tmp_path / "b").mkdir()
     np.save(tmp_path / "a" / "x.npy", sample_joints[:30])
     np.save(tmp_path / "b" / "x.npy", sample_joints[:30])
-    result = run("export", str(tmp_path / "a" / "x.npy"), str(tmp_path / "b" / "x.npy"), "-f", "bvh", "-o",
-                 str(tmp_path / "o"), "--overwrite")
+    result = run(
+        "export",
+        str(tmp_path / "a" / "x.npy"),
+        str(tmp_path / "b" / "x.npy"),
+        "-f",
+        "bvh",
+        "-o",
+        str(tmp_path / "o"),
+        "--overwrite",
+    )
     assert result.exit_code == 1 and "would also be written" in result.stderr
 
 

@@ -52,8 +52,11 @@ def test_hip_order_quirk_is_what_the_data_needs(sample_features, sample_joints, 
     import motiongpt_cli.motion.features as feats
 
     original = feats._across_forward
-    monkeypatch.setattr(feats, "_across_forward", lambda j, hip_order_bug, normalize=True: original(
-        j, hip_order_bug=False, normalize=normalize))
+    monkeypatch.setattr(
+        feats,
+        "_across_forward",
+        lambda j, hip_order_bug, normalize=True: original(j, hip_order_bug=False, normalize=normalize),
+    )
     err = np.abs(joints_to_features(sample_joints) - sample_features[:169])
     assert err[:100, ROT6D].max() > 0.1
 
@@ -151,3 +154,28 @@ def test_normalisation_helpers(humanml3d_dir, sample_features, tmp_path):
     assert np.ptp(std[4:67]) < 1e-6 and std[259] == pytest.approx(0.35593265, rel=1e-5)
     with pytest.raises(MotionFormatError, match="not found"):
         load_mean_std(tmp_path)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    yaw=st.floats(-180, 180),
+    shift=st.tuples(st.floats(-5, 5), st.floats(-1, 1), st.floats(-5, 5)),
+    scale=st.floats(0.7, 1.4),
+    start=st.integers(0, 60),
+)
+def test_property_joints_features_joints(sample_joints, yaw, shift, scale, start):
+    """Any placement and size of a real clip: features -> joints gives the canonical HumanML3D motion."""
+    clip = sample_joints[start : start + 60].astype(np.float64)
+    a = np.deg2rad(yaw)
+    rot_y = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    moved = (clip * scale) @ rot_y.T + np.array(shift)
+    recovered = features_to_joints(joints_to_features(moved))
+    reference = features_to_joints(joints_to_features(clip))
+    assert recovered.shape == (59, 22, 3)
+    assert np.abs(recovered - reference).max() < 1e-4
+    assert np.abs(bone_lengths_of(recovered)[:, 1:] - TARGET_BONE_LENGTHS[1:]).max() < 1e-4
+    assert recovered[..., 1].min() > -1e-4  # on the floor

@@ -37,7 +37,14 @@ def test_round_trip_without_pickle(tmp_path):
     for name in ("features", "joints"):
         assert np.array_equal(getattr(back, name), getattr(rec, name))
     assert (back.text_high, back.text_low, back.seed, back.model, back.guidance, back.steps, back.fps) == (
-        "greet a friend", "wave right hand", 7, "default", 2.5, 50, 20)
+        "greet a friend",
+        "wave right hand",
+        7,
+        "default",
+        2.5,
+        50,
+        20,
+    )
     assert back.format_version == mio.FORMAT_VERSION
 
 
@@ -73,9 +80,16 @@ def _write_raw(path, **arrays):
 def _fields(**changes):
     rec = _record()
     base = {
-        "features": rec.features, "joints": rec.joints, "fps": np.int64(20), "text_high": np.str_("a"),
-        "text_low": np.str_(""), "seed": np.int64(-1), "model": np.str_("m"), "guidance": np.float64(1.0),
-        "steps": np.int64(-1), "format_version": np.int64(1),
+        "features": rec.features,
+        "joints": rec.joints,
+        "fps": np.int64(20),
+        "text_high": np.str_("a"),
+        "text_low": np.str_(""),
+        "seed": np.int64(-1),
+        "model": np.str_("m"),
+        "guidance": np.float64(1.0),
+        "steps": np.int64(-1),
+        "format_version": np.int64(1),
     }
     base.update(changes)
     return {k: v for k, v in base.items() if v is not None}

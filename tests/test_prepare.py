@@ -33,8 +33,13 @@ BABEL = {
             "labels": [
                 {"raw_label": "walking", "proc_label": "walk", "act_cat": ["walk"], "start_t": 0.0, "end_t": 10.0},
                 {"raw_label": "turn", "proc_label": "turn left", "act_cat": ["turn"], "start_t": 18.9, "end_t": 25.0},
-                {"raw_label": "swing", "proc_label": "swing racket with right hand", "act_cat": ["swing"],
-                 "start_t": 10.0, "end_t": 12.0},
+                {
+                    "raw_label": "swing",
+                    "proc_label": "swing racket with right hand",
+                    "act_cat": ["swing"],
+                    "start_t": 10.0,
+                    "end_t": 12.0,
+                },
                 {"raw_label": "wave", "proc_label": "wave", "act_cat": ["wave"], "start_t": 11.0, "end_t": 11.5},
                 {"raw_label": "stand", "proc_label": "stand", "act_cat": ["stand"], "start_t": 19.0, "end_t": 30.0},
             ]
@@ -48,8 +53,13 @@ BABEL = {
         "frame_ann": {
             "labels": [
                 {"raw_label": "step", "proc_label": "step forward", "act_cat": ["step"], "start_t": 0.0, "end_t": 1.2},
-                {"raw_label": "kick", "proc_label": "kick high with left leg", "act_cat": ["kick"], "start_t": 1.2,
-                 "end_t": 3.5},
+                {
+                    "raw_label": "kick",
+                    "proc_label": "kick high with left leg",
+                    "act_cat": ["kick"],
+                    "start_t": 1.2,
+                    "end_t": 3.5,
+                },
                 {"raw_label": "stand", "proc_label": "stand", "act_cat": ["stand"], "start_t": 3.5, "end_t": 5.85},
             ]
         },

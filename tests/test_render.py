@@ -50,7 +50,7 @@ def test_deterministic_and_caption_drawn(sample_joints):
     a = render_frames(sample_joints[:3], title="greet a friend")
     b = render_frames(sample_joints[:3], title="greet a friend")
     c = render_frames(sample_joints[:3], title="")
-    assert all(x.tobytes() == y.tobytes() for x, y in zip(a, b))
+    assert all(x.tobytes() == y.tobytes() for x, y in zip(a, b, strict=True))
     band_a, band_c = np.array(a[0])[:40], np.array(c[0])[:40]
     assert (band_a != band_c).any() and (np.array(a[0])[60:] == np.array(c[0])[60:]).all()
 
@@ -76,9 +76,22 @@ def test_mp4_without_ffmpeg(tmp_path, sample_joints, monkeypatch):
 def test_mp4_frames_and_size(tmp_path, sample_joints):
     path = write_mp4(tmp_path / "m.mp4", sample_joints[:30], fps=20, size=(321, 240))
     probe = subprocess.run(
-        ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-         "stream=nb_read_frames,width,height,codec_name,pix_fmt", "-of", "json", str(path)],
-        capture_output=True, text=True, check=True,
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_frames,width,height,codec_name,pix_fmt",
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     stream = json.loads(probe.stdout)["streams"][0]
     assert (stream["width"], stream["height"]) == (320, 240)  # even dimensions for yuv420p

@@ -85,8 +85,9 @@ def test_quat_between_maps_a_to_b(v):
 @given(quat_arrays, quat_arrays)
 def test_product_and_rotation_agree_with_matrices(q, r):
     q, r = _unit(q), _unit(r)
-    assert torch.allclose(rot.quat_to_matrix(rot.quat_mul(q, r)), rot.quat_to_matrix(q) @ rot.quat_to_matrix(r),
-                          atol=1e-10)
+    assert torch.allclose(
+        rot.quat_to_matrix(rot.quat_mul(q, r)), rot.quat_to_matrix(q) @ rot.quat_to_matrix(r), atol=1e-10
+    )
     v = _t(np.ones((8, 3)))
     assert torch.allclose(rot.quat_rotate(q, v), (rot.quat_to_matrix(q) @ v[..., None])[..., 0], atol=1e-10)
     assert torch.allclose(rot.quat_mul(q, rot.quat_inverse(q)), _t([[1.0, 0, 0, 0]] * 8), atol=1e-12)
@@ -94,7 +95,9 @@ def test_product_and_rotation_agree_with_matrices(q, r):
 
 def test_quat_fix_and_unwrap_make_sequences_continuous():
     angles = torch.linspace(0, 6 * np.pi, 200, dtype=torch.float64)
-    q = torch.stack([torch.cos(angles / 2), torch.zeros_like(angles), torch.sin(angles / 2), torch.zeros_like(angles)], -1)
+    q = torch.stack(
+        [torch.cos(angles / 2), torch.zeros_like(angles), torch.sin(angles / 2), torch.zeros_like(angles)], -1
+    )
     flipped = q * torch.where(torch.arange(200) % 3 == 0, -1.0, 1.0).to(q.dtype)[:, None]
     fixed = rot.quat_fix(flipped)
     assert ((fixed[1:] * fixed[:-1]).sum(-1) > 0).all()

@@ -99,8 +99,9 @@ def main_callback(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only output paths."),
 ) -> None:
-    from .settings import load_settings
     from platformdirs import user_config_dir
+
+    from .settings import load_settings
 
     state = AppState(settings=None, debug=debug, quiet=quiet)
     ctx.obj = state
@@ -128,9 +129,7 @@ def _state(ctx: typer.Context) -> AppState:
 
 # ----------------------------------------------------------------------------------------------- config
 @config_app.command("show")
-def config_show(
-    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="One JSON object.")
-) -> None:
+def config_show(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
     """Print the effective settings and where each value came from (secrets masked)."""
     rows = _state(ctx).settings.rows()
     if as_json:
@@ -153,7 +152,9 @@ def read_stdin_lines() -> list[str]:
 def export_cmd(
     ctx: typer.Context,
     inputs: list[str] = typer.Argument(
-        ..., metavar="INPUT...", help="Feature .npy (N,263), joints .npy (N,22,3) or motiongpt .npz files; '-' reads paths from stdin."
+        ...,
+        metavar="INPUT...",
+        help="Feature .npy (N,263), joints .npy (N,22,3) or motiongpt .npz files; '-' reads paths from stdin.",
     ),
     formats: str | None = typer.Option(
         None, "--format", "-f", help="Comma-separated: npz,bvh,gif,mp4 [default: setting export.formats]."
@@ -161,7 +162,9 @@ def export_cmd(
     out_dir: Path = typer.Option(Path("."), "--output", "-o", help="Output folder (created if missing)."),
     fps: int | None = typer.Option(None, "--fps", min=1, help="Frame rate [default: the input's, else 20]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
-    normalized: bool = typer.Option(False, "--normalized", help="Feature inputs are z-normalised (needs --mean/--std)."),
+    normalized: bool = typer.Option(
+        False, "--normalized", help="Feature inputs are z-normalised (needs --mean/--std)."
+    ),
     mean: Path | None = typer.Option(None, "--mean", help="Mean.npy (263,) to de-normalise features."),
     std: Path | None = typer.Option(None, "--std", help="Std.npy (263,) to de-normalise features."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per input."),
@@ -240,7 +243,9 @@ def data_prepare(
     ctx: typer.Context,
     humanml3d: Path = typer.Option(..., "--humanml3d", help="HumanML3D folder (new_joint_vecs/, texts/, splits)."),
     babel: Path = typer.Option(..., "--babel", help="Folder with BABEL's train/val/test(/extra_*) .json files."),
-    index: Path | None = typer.Option(None, "--index", help="index.csv mapping clips to AMASS files [default: in DIR]."),
+    index: Path | None = typer.Option(
+        None, "--index", help="index.csv mapping clips to AMASS files [default: in DIR]."
+    ),
     out: Path = typer.Option(..., "--output", "-o", help="Dataset JSONL to write."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     as_json: bool = typer.Option(False, "--json", help="Print the statistics as one JSON object."),

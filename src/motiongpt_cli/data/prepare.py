@@ -127,7 +127,9 @@ def build_records(
                         continue
                 groups.setdefault(span, []).append(cap.text)
             for (start, end), texts in groups.items():
-                low, source, sid = _low_text(row, sequences, clip_frames=frames, start=start, end=end, mirrored=mirrored)
+                low, source, sid = _low_text(
+                    row, sequences, clip_frames=frames, start=start, end=end, mirrored=mirrored
+                )
                 records.append(
                     {
                         "id": clip if (start, end) == (0, frames) else f"{clip}@{start}-{end}",

@@ -5,10 +5,10 @@ Reader conventions: a joint's local rotation is the product of its rotation chan
 them as its local translation instead of its OFFSET (for the root these are world positions). World positions:
 ``p[j] = p[parent] + G[parent] @ t[j]`` and ``G[j] = G[parent] @ L[j]``.
 
-Writer: 22 joints named as in SMPL-based tools (Hips ... RightHand) in depth-first order, metres, an arms-down rest
-(HumanML3D's own "I-pose": collars out along ±X, arms, legs and spine vertical, feet forward), offsets from the motion's own median bone lengths, root
-``Xposition Yposition Zposition Zrotation Yrotation Xrotation`` and ``Zrotation Yrotation Xrotation`` elsewhere,
-``Frame Time`` = 1/fps. Rotations are solved so that the file's FK reproduces the input joints:
+Writer: 22 joints named as in SMPL-based tools (Hips ... RightHand) in depth-first order, metres, an arms-down
+rest (HumanML3D's own "I-pose": collars out along ±X, arms, legs and spine vertical, feet forward), offsets from the
+motion's own median bone lengths, root ``Xposition Yposition Zposition Zrotation Yrotation Xrotation`` and
+``Zrotation Yrotation Xrotation`` elsewhere, ``Frame Time`` = 1/fps. Rotations are solved so that the file's FK reproduces the input joints:
 
 - Hips and Spine2 have three children whose relative layout is rigid in SMPL-derived data; their rotation is the
   best-fit (Kabsch) rotation from the rest layout (averaged over the clip) to each frame's layout.
@@ -49,7 +49,13 @@ _REST_DIRECTIONS = {
     10: (0, 1, 0), 11: (0, 1, 0), 13: (0, 1, 0),
     15: (1, 0, 0), 16: (0, -1, 0), 17: (0, -1, 0), 19: (-1, 0, 0), 20: (0, -1, 0), 21: (0, -1, 0),
 }  # fmt: skip
-_END_SITES = {4: (0.0, 0.0, 0.05), 8: (0.0, 0.0, 0.05), 13: (0.0, 0.1, 0.0), 17: (0.08, 0.0, 0.0), 21: (-0.08, 0.0, 0.0)}
+_END_SITES = {
+    4: (0.0, 0.0, 0.05),
+    8: (0.0, 0.0, 0.05),
+    13: (0.0, 0.1, 0.0),
+    17: (0.08, 0.0, 0.0),
+    21: (-0.08, 0.0, 0.0),
+}
 # (joint, left child, right child, up child) for the two joints with three children, BVH indices
 _RIGID_SETS = ((0, 1, 5, 9), (11, 14, 18, 12))
 _AXES = {"X": 0, "Y": 1, "Z": 2}
@@ -89,7 +95,9 @@ class BVHMotion:
                 world_p[:, j] = self.translations[:, j]
             else:
                 world_r[:, j] = world_r[:, parent] @ self.rotations[:, j]
-                world_p[:, j] = world_p[:, parent] + np.einsum("fab,fb->fa", world_r[:, parent], self.translations[:, j])
+                world_p[:, j] = world_p[:, parent] + np.einsum(
+                    "fab,fb->fa", world_r[:, parent], self.translations[:, j]
+                )
         return world_p
 
 
@@ -241,7 +249,7 @@ def _channels_to_transforms(
         pos_cols = {c[0]: col + k for k, c in enumerate(chans) if c.endswith("position")}
         if rot_axes:
             mats = np.tile(np.eye(3), (frames, 1, 1))
-            for axis, c in zip(rot_axes, rot_cols):
+            for axis, c in zip(rot_axes, rot_cols, strict=True):
                 mats = mats @ _axis_rotation(axis, np.deg2rad(values[:, c]))
             rotations[:, j] = mats
         if pos_cols:
@@ -321,9 +329,8 @@ def joints_to_bvh(joints: np.ndarray, fps: float = 20.0) -> BVHMotion:
         children = [left, right, up]
         local = np.einsum("fji,fnj->fni", frame, bone[:, children])
         offsets[children] = local.mean(axis=0)
-    for j, parent in enumerate(BVH_PARENTS):
-        if j in _REST_DIRECTIONS:
-            offsets[j] = np.array(_REST_DIRECTIONS[j], dtype=float) * lengths[j]
+    for j, direction in _REST_DIRECTIONS.items():
+        offsets[j] = np.array(direction, dtype=float) * lengths[j]
     children_of = {j: [c for c, q in enumerate(BVH_PARENTS) if q == j] for j in range(22)}
     rigid = {s[0]: s[1:] for s in _RIGID_SETS}
     for j in range(22):

@@ -124,7 +124,7 @@ def _inverse_kinematics(joints: torch.Tensor, *, smooth_forward: bool) -> torch.
     raw = torch.as_tensor(RAW_OFFSETS, dtype=joints.dtype)
     for chain in KINEMATIC_CHAINS:
         accumulated = root  # every chain, the arms included, starts from the root rotation
-        for parent, child in zip(chain[:-1], chain[1:]):
+        for parent, child in zip(chain[:-1], chain[1:], strict=True):
             direction = joints[:, child] - joints[:, parent]
             direction = direction / direction.norm(dim=-1, keepdim=True)
             swing = rot.quat_between(raw[child].expand(frames, 3), direction)
@@ -134,9 +134,7 @@ def _inverse_kinematics(joints: torch.Tensor, *, smooth_forward: bool) -> torch.
     return quats
 
 
-def skeleton_forward_kinematics(
-    quats: ArrayT, root_positions: ArrayT, offsets: np.ndarray = TARGET_OFFSETS
-) -> ArrayT:
+def skeleton_forward_kinematics(quats: ArrayT, root_positions: ArrayT, offsets: np.ndarray = TARGET_OFFSETS) -> ArrayT:
     """Inverse of the IK: local quaternions ``(..., 22, 4)`` + root ``(..., 3)`` -> joints ``(..., 22, 3)``."""
     is_numpy = isinstance(quats, np.ndarray)
     q = torch.as_tensor(quats)
@@ -146,7 +144,7 @@ def skeleton_forward_kinematics(
     positions[0] = root
     for chain in KINEMATIC_CHAINS:
         accumulated = q[..., 0, :]
-        for parent, child in zip(chain[:-1], chain[1:]):
+        for parent, child in zip(chain[:-1], chain[1:], strict=True):
             accumulated = rot.quat_mul(accumulated, q[..., child, :])
             positions[child] = positions[parent] + rot.quat_rotate(accumulated, off[child].expand(root.shape))
     out = torch.stack(positions, dim=-2)
@@ -215,9 +213,7 @@ def joints_to_features(joints: np.ndarray) -> np.ndarray:
     local[..., 0] -= positions[:, 0:1, 0]
     local[..., 2] -= positions[:, 0:1, 2]
     ric = rot.quat_rotate(heading[:, None].expand(local.shape[:-1] + (4,)), local)
-    velocity = rot.quat_rotate(
-        heading[:-1, None].expand(frames - 1, NUM_JOINTS, 4), positions[1:] - positions[:-1]
-    )
+    velocity = rot.quat_rotate(heading[:-1, None].expand(frames - 1, NUM_JOINTS, 4), positions[1:] - positions[:-1])
     cont6d = rot.quat_to_cont6d(quats)
     n = frames - 1
     features = torch.cat(
@@ -300,7 +296,8 @@ def load_mean_std(folder: Path) -> tuple[np.ndarray, np.ndarray]:
         try:
             arr = np.load(path, allow_pickle=False)
         except FileNotFoundError:
-            raise MotionFormatError(f"{path}: not found", hint="a HumanML3D-layout folder has Mean.npy and Std.npy")
+            hint = "a HumanML3D-layout folder has Mean.npy and Std.npy"
+            raise MotionFormatError(f"{path}: not found", hint=hint) from None
         except (OSError, ValueError) as exc:
             raise MotionFormatError(f"{path}: unreadable ({exc})") from None
         if arr.shape != (FEATURE_DIM,) or not np.all(np.isfinite(arr)):

@@ -98,7 +98,7 @@ def render_frames(joints: np.ndarray, *, title: str = "", size: tuple[int, int] 
         draw = ImageDraw.Draw(img)
         if t > 0:
             draw.line([tuple(p) for p in root_path[: t + 1]], fill=(150, 150, 150), width=2)
-        for chain, colour in zip(KINEMATIC_CHAINS, _CHAIN_COLOURS):
+        for chain, colour in zip(KINEMATIC_CHAINS, _CHAIN_COLOURS, strict=True):
             draw.line([tuple(pixels[t, j]) for j in chain], fill=colour, width=4, joint="curve")
         head = pixels[t, 15]
         draw.ellipse([head[0] - 7, head[1] - 7, head[0] + 7, head[1] + 7], outline=_CENTRE, width=3)
@@ -107,31 +107,75 @@ def render_frames(joints: np.ndarray, *, title: str = "", size: tuple[int, int] 
 
 
 def write_gif(
-    path: str | Path, joints: np.ndarray, *, fps: float = 20, title: str = "", overwrite: bool = False,
+    path: str | Path,
+    joints: np.ndarray,
+    *,
+    fps: float = 20,
+    title: str = "",
+    overwrite: bool = False,
     size: tuple[int, int] = (480, 480),
 ) -> Path:
     """Animated GIF, one frame per motion frame, looping, ``1000 / fps`` ms per frame; written atomically."""
-    frames = [im.convert("P", palette=Image.Palette.ADAPTIVE, colors=32) for im in render_frames(joints, title=title, size=size)]
+    frames = [
+        im.convert("P", palette=Image.Palette.ADAPTIVE, colors=32)
+        for im in render_frames(joints, title=title, size=size)
+    ]
     with atomic_path(path, overwrite=overwrite) as tmp:
-        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0,
-                       optimize=False, disposal=1)
+        frames[0].save(
+            tmp,
+            format="GIF",
+            save_all=True,
+            append_images=frames[1:],
+            duration=round(1000 / fps),
+            loop=0,
+            optimize=False,
+            disposal=1,
+        )
     return Path(path)
 
 
 def write_mp4(
-    path: str | Path, joints: np.ndarray, *, fps: float = 20, title: str = "", overwrite: bool = False,
+    path: str | Path,
+    joints: np.ndarray,
+    *,
+    fps: float = 20,
+    title: str = "",
+    overwrite: bool = False,
     size: tuple[int, int] = (480, 480),
 ) -> Path:
     """H.264 MP4 through ``ffmpeg`` (yuv420p), written atomically; ToolMissingError without ffmpeg."""
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
-        raise ToolMissingError("ffmpeg is needed for .mp4 previews", hint="apt-get install ffmpeg (or brew install ffmpeg)")
+        raise ToolMissingError(
+            "ffmpeg is needed for .mp4 previews", hint="apt-get install ffmpeg (or brew install ffmpeg)"
+        )
     size = (size[0] - size[0] % 2, size[1] - size[1] % 2)
     frames = render_frames(joints, title=title, size=size)
     raw = b"".join(im.tobytes() for im in frames)
     with atomic_path(path, overwrite=overwrite) as tmp:
-        cmd = [ffmpeg, "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{size[0]}x{size[1]}",
-               "-r", str(fps), "-i", "-", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(tmp)]
+        cmd = [
+            ffmpeg,
+            "-y",
+            "-loglevel",
+            "error",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            f"{size[0]}x{size[1]}",
+            "-r",
+            str(fps),
+            "-i",
+            "-",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-movflags",
+            "+faststart",
+            str(tmp),
+        ]
         result = subprocess.run(cmd, input=raw, capture_output=True)
         if result.returncode != 0:
             last = (result.stderr.decode(errors="replace").strip().splitlines() or ["unknown error"])[-1]

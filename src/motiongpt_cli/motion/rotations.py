@@ -135,9 +135,7 @@ def matrix_to_quat(m: torch.Tensor) -> torch.Tensor:
     m10, m11, m12 = m[..., 1, 0], m[..., 1, 1], m[..., 1, 2]
     m20, m21, m22 = m[..., 2, 0], m[..., 2, 1], m[..., 2, 2]
     # 4·(w², x², y², z²) from the diagonal; the largest gives a numerically safe division.
-    diag = torch.stack(
-        [1 + m00 + m11 + m22, 1 + m00 - m11 - m22, 1 - m00 + m11 - m22, 1 - m00 - m11 + m22], dim=-1
-    )
+    diag = torch.stack([1 + m00 + m11 + m22, 1 + m00 - m11 - m22, 1 - m00 + m11 - m22, 1 - m00 - m11 + m22], dim=-1)
     r = torch.sqrt(diag.clamp_min(0.0)).clamp_min(_EPS)  # 2·|component|
     cand = torch.stack(
         [

@@ -126,7 +126,7 @@ RIGHT_JOINTS = (2, 5, 8, 11, 14, 17, 19, 21)
 def mirror_permutation() -> np.ndarray:
     """Index map that swaps left and right joints (used with x negated to mirror a motion)."""
     perm = np.arange(NUM_JOINTS)
-    for left, right in zip(LEFT_JOINTS, RIGHT_JOINTS):
+    for left, right in zip(LEFT_JOINTS, RIGHT_JOINTS, strict=True):
         perm[left], perm[right] = right, left
     return perm
 
