@@ -8,7 +8,8 @@ them as its local translation instead of its OFFSET (for the root these are worl
 Writer: 22 joints named as in SMPL-based tools (Hips ... RightHand) in depth-first order, metres, an arms-down
 rest (HumanML3D's own "I-pose": collars out along ±X, arms, legs and spine vertical, feet forward), offsets from the
 motion's own median bone lengths, root ``Xposition Yposition Zposition Zrotation Yrotation Xrotation`` and
-``Zrotation Yrotation Xrotation`` elsewhere, ``Frame Time`` = 1/fps. Rotations are solved so that the file's FK reproduces the input joints:
+``Zrotation Yrotation Xrotation`` elsewhere, ``Frame Time`` = 1/fps. Rotations are solved so that the file's FK
+reproduces the input joints:
 
 - Hips and Spine2 have three children whose relative layout is rigid in SMPL-derived data; their rotation is the
   best-fit (Kabsch) rotation from the rest layout (averaged over the clip) to each frame's layout.
