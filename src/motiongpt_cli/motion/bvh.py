@@ -35,6 +35,7 @@ import numpy as np
 from ..atomic import atomic_write_text
 from ..errors import MotionFormatError
 from . import rotations as rot
+from .kinematics import tree_forward_kinematics
 
 BVH_NAMES = (
     "Hips", "LeftUpLeg", "LeftLeg", "LeftFoot", "LeftToe", "RightUpLeg", "RightLeg", "RightFoot", "RightToe",
@@ -87,19 +88,7 @@ class BVHMotion:
 
     def world_positions(self) -> np.ndarray:
         """Forward kinematics: world joint positions ``(F, J, 3)``."""
-        frames, joints = self.rotations.shape[:2]
-        world_r = np.empty_like(self.rotations)
-        world_p = np.empty((frames, joints, 3))
-        for j, parent in enumerate(self.parents):
-            if parent < 0:
-                world_r[:, j] = self.rotations[:, j]
-                world_p[:, j] = self.translations[:, j]
-            else:
-                world_r[:, j] = world_r[:, parent] @ self.rotations[:, j]
-                world_p[:, j] = world_p[:, parent] + np.einsum(
-                    "fab,fb->fa", world_r[:, parent], self.translations[:, j]
-                )
-        return world_p
+        return tree_forward_kinematics(self.rotations, self.translations, self.parents)[0]
 
 
 # ----------------------------------------------------------------------------------------------- reading
