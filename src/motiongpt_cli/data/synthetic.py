@@ -1,0 +1,246 @@
+"""A procedural dual-text motion corpus in the HumanML3D layout (``motiongpt data synth``).
+
+Each clip chains 1-4 atomic actions (:mod:`.actions`) with 0.4 s blends. Joint angles go through forward kinematics
+on the HumanML3D rest skeleton; the body is then placed in the world: its height keeps the lowest foot on the floor
+(plus a ballistic height in jumps), its heading integrates the actions' yaw rates, and while on the ground it moves
+so that the planted foot (the lower one) does not slide. Texts follow the paper's structure: the low-level text is
+the action labels in time order (BABEL style); the three high-level captions mix literal paraphrases with
+intent-level captions ("someone greets a friend") that do not name the actions, and every intent has several
+different realisations (greet: wave / bow / nod ...).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..motion import rotations as rot
+from ..motion.kinematics import tree_forward_kinematics
+from ..motion.skeleton import FPS, PARENTS, TARGET_OFFSETS
+from .actions import ACTIONS, Track
+
+BLEND_SECONDS = 0.4
+FEET = ((7, 10), (8, 11))  # (ankle, foot) left, right
+
+# intent -> realisations (each a list of action labels) and captions that never name the actions
+INTENTS: dict[str, tuple[list[list[str]], list[str]]] = {
+    "greet": (
+        [["wave right hand"], ["wave left hand"], ["wave both hands"], ["bow"], ["nod"], ["nod", "wave right hand"]],
+        ["a person greets a friend", "someone says hello to somebody", "a person welcomes a guest"],
+    ),
+    "exercise": (
+        [["squat"], ["jumping jacks"], ["stretch"], ["stretch", "squat"], ["jumping jacks", "squat"]],
+        ["a person exercises", "someone does a workout", "a person warms up for training"],
+    ),
+    "celebrate": (
+        [["jump in place"], ["raise both arms"], ["clap"], ["jump in place", "raise both arms"], ["spin around", "clap"]],
+        ["a person celebrates", "someone cheers after winning", "a person is very happy about good news"],
+    ),
+    "fight": (
+        [["punch with right hand"], ["punch with left hand", "punch with right hand"], ["kick with right leg"],
+         ["kick with left leg"], ["punch with right hand", "kick with left leg"]],
+        ["a person fights an opponent", "someone practices martial arts", "a person defends themselves"],
+    ),
+    "play": (
+        [["pick something up", "throw with right hand"], ["throw with right hand"], ["kick with right leg"]],
+        ["a person plays with a ball", "someone plays a game outside", "a person plays catch"],
+    ),
+    "leave": (
+        [["turn left", "walk"], ["turn right", "walk"], ["walk"], ["jog"], ["turn left", "jog"]],
+        ["a person leaves the room", "someone goes away", "a person heads off somewhere"],
+    ),
+    "rest": (
+        [["sit down and stand up"], ["stand still"], ["stretch", "sit down and stand up"]],
+        ["a person takes a short break", "someone rests for a moment", "a person relaxes"],
+    ),
+    "dance": (
+        [["spin around"], ["step to the left", "step to the right"], ["clap", "spin around"],
+         ["step to the right", "clap"]],
+        ["a person dances", "someone dances to music", "a person moves to the rhythm"],
+    ),
+}  # fmt: skip
+
+PHRASES: dict[str, list[str]] = {
+    "walk": ["walks forward", "walks ahead", "takes a few steps forward"],
+    "jog": ["jogs forward", "jogs ahead"],
+    "run": ["runs forward", "runs ahead quickly"],
+    "walk backwards": ["walks backwards", "steps backwards"],
+    "step to the left": ["steps to the left", "side steps to the left"],
+    "step to the right": ["steps to the right", "side steps to the right"],
+    "turn left": ["turns left", "turns to the left"],
+    "turn right": ["turns right", "turns to the right"],
+    "spin around": ["spins around", "turns around in a full circle"],
+    "wave right hand": ["waves with the right hand", "waves the right hand"],
+    "wave left hand": ["waves with the left hand", "waves the left hand"],
+    "wave both hands": ["waves with both hands", "waves both arms above the head"],
+    "bow": ["bows", "bends forward in a bow"],
+    "nod": ["nods", "nods the head"],
+    "clap": ["claps", "claps the hands"],
+    "raise both arms": ["raises both arms", "lifts both arms up"],
+    "squat": ["squats", "does squats"],
+    "jump in place": ["jumps in place", "jumps up and down"],
+    "jump forward": ["jumps forward", "leaps forward"],
+    "hop on left leg": ["hops on the left leg", "hops on the left foot"],
+    "hop on right leg": ["hops on the right leg", "hops on the right foot"],
+    "jumping jacks": ["does jumping jacks", "does star jumps"],
+    "kick with right leg": ["kicks with the right leg", "kicks the right foot forward"],
+    "kick with left leg": ["kicks with the left leg", "kicks the left foot forward"],
+    "punch with right hand": ["punches with the right hand", "throws a right punch"],
+    "punch with left hand": ["punches with the left hand", "throws a left punch"],
+    "stretch": ["stretches", "stretches the arms over the head"],
+    "pick something up": ["picks something up", "bends down and picks up an object"],
+    "throw with right hand": ["throws with the right hand", "throws something with the right arm"],
+    "sit down and stand up": ["sits down on the floor and stands up", "sits on the ground and gets up again"],
+    "stand still": ["stands still", "stands in place"],
+}
+SUBJECTS = ["a person", "someone", "a man", "a woman", "the person"]
+
+
+def local_rotations(angles_deg: np.ndarray) -> np.ndarray:
+    """``(T, 22, 3)`` degrees ``[x, y, z]`` -> ``(T, 22, 3, 3)`` with ``R = Ry(y) @ Rx(x) @ Rz(z)``."""
+    yxz = np.deg2rad(angles_deg[..., [1, 0, 2]])
+    return rot.numpy_call(rot.euler_to_matrix, yxz, order="YXZ")
+
+
+def pose_joints(angles_deg: np.ndarray) -> np.ndarray:
+    """Body-frame joints ``(T, 22, 3)``: pelvis at the origin, facing +Z."""
+    frames = angles_deg.shape[0]
+    translations = np.broadcast_to(TARGET_OFFSETS, (frames, 22, 3)).copy()
+    translations[:, 0] = 0.0
+    return tree_forward_kinematics(local_rotations(angles_deg), translations, PARENTS)[0]
+
+
+def place_in_world(body: np.ndarray, track: Track) -> np.ndarray:
+    """Ground, turn and move body-frame joints so the planted foot does not slide. ``(T, 22, 3)`` metres."""
+    frames = body.shape[0]
+    heading = np.deg2rad(np.cumsum(track.yaw_rate) / FPS)
+    cos, sin = np.cos(heading), np.sin(heading)
+    turn = np.zeros((frames, 3, 3))
+    turn[:, 0, 0], turn[:, 0, 2], turn[:, 1, 1], turn[:, 2, 0], turn[:, 2, 2] = cos, sin, 1.0, -sin, cos
+    turned = np.einsum("tab,tjb->tja", turn, body)
+    height = -turned[..., 1].min(axis=1) + track.lift  # the lowest point touches the floor
+    foot_height = np.stack([turned[:, list(f), 1].min(axis=1) for f in FEET], axis=1)
+    foot_xz = np.stack([turned[:, list(f)][..., [0, 2]].mean(axis=1) for f in FEET], axis=1)  # (T, 2, 2)
+    root = np.zeros((frames, 2))
+    stance = int(np.argmin(foot_height[0]))
+    for t in range(1, frames):
+        if track.airborne[t]:
+            v = track.air_velocity[t]
+            root[t] = root[t - 1] + (np.array([cos[t] * v[0] + sin[t] * v[1], -sin[t] * v[0] + cos[t] * v[1]]) / FPS)
+            continue
+        lower = int(np.argmin(foot_height[t]))
+        if lower != stance and foot_height[t, stance] - foot_height[t, lower] > 0.01:  # hysteresis: 1 cm
+            stance = lower
+        # keep the stance foot where it was in the previous frame
+        root[t] = root[t - 1] + foot_xz[t - 1, stance] - foot_xz[t, stance]
+    world = turned.copy()
+    world[..., 0] += root[:, None, 0]
+    world[..., 2] += root[:, None, 1]
+    world[..., 1] += height[:, None]
+    return world
+
+
+def chain_actions(labels: list[str], rng: np.random.Generator) -> tuple[Track, list[tuple[str, int, int]]]:
+    """One track for the labelled actions in order, blended, with per-clip variation; plus (label, start, end)."""
+    tracks, segments, start = [], [], 0
+    speed = float(rng.uniform(0.9, 1.1))
+    amplitude = float(rng.uniform(0.85, 1.1))
+    for label in labels:
+        spec = ACTIONS[label]
+        params = dict(spec.params)
+        for key in ("stride", "knee", "arm", "depth", "height"):
+            if key in params:
+                params[key] *= amplitude
+        for key in ("cadence", "speed"):
+            if key in params:
+                params[key] *= speed
+        frames = max(int(round(spec.duration(params, rng) * FPS)), 8)
+        t = np.arange(frames) / FPS
+        track = spec.make(t, params, rng)
+        tracks.append(track)
+        segments.append((label, start, start + frames))
+        start += frames
+    total = start
+    out = Track(
+        angles=np.concatenate([tr.angles for tr in tracks]),
+        yaw_rate=np.concatenate([tr.yaw_rate for tr in tracks]),
+        lift=np.concatenate([tr.lift for tr in tracks]),
+        airborne=np.concatenate([tr.airborne for tr in tracks]),
+        air_velocity=np.concatenate([tr.air_velocity for tr in tracks]),
+    )
+    blend = int(BLEND_SECONDS * FPS)
+    for (_, seg_start, _), track in zip(segments[1:], tracks[1:], strict=True):
+        previous = out.angles[seg_start - 1].copy()
+        n = min(blend, len(track.angles))
+        w = np.linspace(0, 1, n + 2)[1:-1]
+        w = (w * w * (3 - 2 * w))[:, None, None]
+        out.angles[seg_start : seg_start + n] = (1 - w) * previous + w * out.angles[seg_start : seg_start + n]
+    # small per-clip idle sway of the torso and head
+    t = np.arange(total) / FPS
+    phase = rng.uniform(0, 2 * np.pi, 3)
+    out.angles[:, 3, 2] += 2.0 * np.sin(2 * np.pi * 0.3 * t + phase[0])
+    out.angles[:, 6, 0] += 1.5 * np.sin(2 * np.pi * 0.25 * t + phase[1])
+    out.angles[:, 12, 1] += 4.0 * np.sin(2 * np.pi * 0.2 * t + phase[2])
+    return out, segments
+
+
+def describe(labels: list[str], rng: np.random.Generator, intent: str | None) -> list[str]:
+    """Three high-level captions: intent-level ones (if any) plus literal paraphrases."""
+    subject = SUBJECTS[int(rng.integers(len(SUBJECTS)))]
+
+    def literal() -> str:
+        phrases = [PHRASES[label][int(rng.integers(len(PHRASES[label])))] for label in labels]
+        if len(phrases) == 1:
+            return f"{subject} {phrases[0]}"
+        joiner = " and then " if rng.random() < 0.5 else ", then "
+        return f"{subject} " + ", ".join(phrases[:-1]) + joiner + phrases[-1]
+
+    if intent is None:
+        captions = {literal() for _ in range(12)}
+        out = sorted(captions)[:3]
+        while len(out) < 3:
+            out.append(out[-1])
+        return out
+    pool = list(INTENTS[intent][1])
+    rng.shuffle(pool)
+    return [pool[0], pool[1], literal()]
+
+
+def plan_clip(rng: np.random.Generator, min_seconds: float, max_seconds: float) -> tuple[list[str], str | None]:
+    """Pick the action labels of a clip (1-4 actions) and its intent (None for a literal clip)."""
+    labels: list[str]
+    intent: str | None = None
+    if rng.random() < 0.6:
+        intent = sorted(INTENTS)[int(rng.integers(len(INTENTS)))]
+        options = INTENTS[intent][0]
+        labels = list(options[int(rng.integers(len(options)))])
+    else:
+        names = sorted(ACTIONS)
+        labels = [names[int(rng.integers(len(names)))] for _ in range(int(rng.integers(1, 4)))]
+    return labels, intent
+
+
+def synthesize_clip(
+    seed: int | np.random.Generator, *, min_seconds: float = 2.0, max_seconds: float = 9.8
+) -> dict:
+    """One clip: ``joints (T, 22, 3)``, ``segments`` [(label, start, end) frames], ``low``, ``high`` (3), ``intent``."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    for _ in range(20):
+        labels, intent = plan_clip(rng, min_seconds, max_seconds)
+        track, segments = chain_actions(labels, rng)
+        frames = len(track.angles)
+        if frames < min_seconds * FPS:  # too short: add a closing action
+            labels.append("stand still")
+            track, segments = chain_actions(labels, rng)
+            frames = len(track.angles)
+        if min_seconds * FPS <= frames <= max_seconds * FPS:
+            break
+    else:  # pragma: no cover - the durations make this practically unreachable
+        raise RuntimeError("could not plan a clip within the length bounds")
+    joints = place_in_world(pose_joints(track.angles), track).astype(np.float32)
+    return {
+        "joints": joints,
+        "segments": segments,
+        "low": ", ".join(label for label, _, _ in segments),
+        "high": describe([label for label, _, _ in segments], rng, intent),
+        "intent": intent,
+    }
