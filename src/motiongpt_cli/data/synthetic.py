@@ -213,9 +213,12 @@ def plan_clip(rng: np.random.Generator, min_seconds: float, max_seconds: float) 
         intent = sorted(INTENTS)[int(rng.integers(len(INTENTS)))]
         options = INTENTS[intent][0]
         labels = list(options[int(rng.integers(len(options)))])
+        if intent != "leave" and rng.random() < 0.35:  # e.g. walk up to someone, then greet them
+            approach = ["walk", "turn left", "turn right", "jog"][int(rng.integers(4))]
+            labels.insert(0, approach)
     else:
         names = sorted(ACTIONS)
-        labels = [names[int(rng.integers(len(names)))] for _ in range(int(rng.integers(1, 4)))]
+        labels = [names[int(rng.integers(len(names)))] for _ in range(int(rng.integers(1, 5)))]
     return labels, intent
 
 
