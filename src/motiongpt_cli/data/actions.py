@@ -36,6 +36,7 @@ class Track:
     lift: np.ndarray  # (T,) metres above the grounded height (jumps)
     airborne: np.ndarray  # (T,) bool
     air_velocity: np.ndarray  # (T, 2) body-frame (x = left, z = forward) m/s while airborne
+    stance: np.ndarray | None = None  # (T,) planted foot, 0 left / 1 right, -1 = the lower one (default)
 
     @classmethod
     def still(cls, frames: int) -> Track:
@@ -52,7 +53,7 @@ def base_pose(frames: int) -> np.ndarray:
     """A relaxed standing pose: shoulders out from the collars, arms hanging, head up, feet flat."""
     a = np.zeros((frames, 22, 3))
     a[:, L_COLLAR, 2], a[:, R_COLLAR, 2] = 95.0, -95.0  # collar -> shoulder bone points outwards
-    a[:, L_SHOULDER, 2], a[:, R_SHOULDER, 2] = -88.0, 88.0  # ... and the arm hangs again, slightly out
+    a[:, L_SHOULDER, 2], a[:, R_SHOULDER, 2] = 7.0, -7.0  # arms hang slightly out (chest frame, see synthetic)
     a[:, L_ELBOW, 0] = a[:, R_ELBOW, 0] = -12.0
     a[:, NECK, 0] = -62.0  # neck -> head bone points up and forward
     a[:, L_ANKLE, 0] = a[:, R_ANKLE, 0] = 28.0  # ankle -> foot points forward and down
@@ -104,6 +105,8 @@ def gait(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
         a[:, elbow, 0] += -p.get("elbow", 0.0)
     a[:, SPINE1, 0] += p.get("lean", 0.0)
     a[:, PELVIS, 1] += 4.0 * np.sin(phase)  # pelvis rotation with the stride
+    # a leg is planted while it sweeps backwards (relative to the direction of travel): cos(phase) < 0 for the left
+    tr.stance = np.where(np.cos(phase) < 0, 0, 1)
     return tr
 
 
@@ -203,6 +206,8 @@ def bow(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
     for j in (SPINE1, SPINE2, SPINE3):
         tr.angles[:, j, 0] += p["depth"] / 3 * env
     tr.angles[:, NECK, 0] += 10.0 * env
+    for _, _, shoulder, _, _ in _sides("both"):
+        tr.angles[:, shoulder, 0] += -0.9 * p["depth"] * env  # the arms keep hanging while the chest bends
     return tr
 
 
@@ -228,11 +233,11 @@ def pick_up(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
     tr = _track(t)
     env = envelope(t, t[-1] + 0.05, 0.7)
     for j in (SPINE1, SPINE2, SPINE3):
-        tr.angles[:, j, 0] += 22.0 * env
+        tr.angles[:, j, 0] += 26.0 * env
     for hip, knee, shoulder, _, _ in _sides("both"):
-        tr.angles[:, hip, 0] += -55.0 * env
-        tr.angles[:, knee, 0] += 80.0 * env
-        tr.angles[:, shoulder, 0] += -35.0 * env
+        tr.angles[:, hip, 0] += -60.0 * env
+        tr.angles[:, knee, 0] += 90.0 * env
+        tr.angles[:, shoulder, 0] += -(3 * 26.0 + 15.0) * env  # arms hang from the bent chest and reach down
     tr.angles[:, L_ANKLE, 0] += -22.0 * env
     tr.angles[:, R_ANKLE, 0] += -22.0 * env
     return tr

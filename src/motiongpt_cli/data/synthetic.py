@@ -96,9 +96,16 @@ SUBJECTS = ["a person", "someone", "a man", "a woman", "the person"]
 
 
 def local_rotations(angles_deg: np.ndarray) -> np.ndarray:
-    """``(T, 22, 3)`` degrees ``[x, y, z]`` -> ``(T, 22, 3, 3)`` with ``R = Ry(y) @ Rx(x) @ Rz(z)``."""
+    """``(T, 22, 3)`` degrees ``[x, y, z]`` -> ``(T, 22, 3, 3)`` with ``R = Ry(y) @ Rx(x) @ Rz(z)``.
+
+    Shoulder angles are meant in the chest's frame, not the collar's: the collar's own rotation (which swings the
+    collar bone outwards) is undone, so "arm forward" is a rotation about the body's x axis whatever the collar does.
+    """
     yxz = np.deg2rad(angles_deg[..., [1, 0, 2]])
-    return rot.numpy_call(rot.euler_to_matrix, yxz, order="YXZ")
+    mats = rot.numpy_call(rot.euler_to_matrix, yxz, order="YXZ")
+    for collar, shoulder in ((13, 16), (14, 17)):
+        mats[:, shoulder] = np.swapaxes(mats[:, collar], -1, -2) @ mats[:, shoulder]
+    return mats
 
 
 def pose_joints(angles_deg: np.ndarray) -> np.ndarray:
@@ -127,9 +134,12 @@ def place_in_world(body: np.ndarray, track: Track) -> np.ndarray:
             v = track.air_velocity[t]
             root[t] = root[t - 1] + (np.array([cos[t] * v[0] + sin[t] * v[1], -sin[t] * v[0] + cos[t] * v[1]]) / FPS)
             continue
-        lower = int(np.argmin(foot_height[t]))
-        if lower != stance and foot_height[t, stance] - foot_height[t, lower] > 0.01:  # hysteresis: 1 cm
-            stance = lower
+        if track.stance is not None and track.stance[t] >= 0:  # the action knows its gait phase
+            stance = int(track.stance[t])
+        else:
+            lower = int(np.argmin(foot_height[t]))
+            if lower != stance and foot_height[t, stance] - foot_height[t, lower] > 0.01:  # hysteresis: 1 cm
+                stance = lower
         # keep the stance foot where it was in the previous frame
         root[t] = root[t - 1] + foot_xz[t - 1, stance] - foot_xz[t, stance]
     world = turned.copy()
@@ -166,6 +176,7 @@ def chain_actions(labels: list[str], rng: np.random.Generator) -> tuple[Track, l
         lift=np.concatenate([tr.lift for tr in tracks]),
         airborne=np.concatenate([tr.airborne for tr in tracks]),
         air_velocity=np.concatenate([tr.air_velocity for tr in tracks]),
+        stance=np.concatenate([tr.stance if tr.stance is not None else np.full(len(tr.lift), -1) for tr in tracks]),
     )
     blend = int(BLEND_SECONDS * FPS)
     for (_, seg_start, _), track in zip(segments[1:], tracks[1:], strict=True):
