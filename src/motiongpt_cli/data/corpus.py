@@ -11,6 +11,7 @@ exercise the same alignment as real data. The folder is built beside the target 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import shutil
 import time
 from collections import Counter
@@ -85,6 +86,13 @@ class CorpusStats:
     elapsed: float = 0.0
 
 
+def _one_thread() -> None:
+    """Worker start-up: one torch thread per process, so workers do not compete for the cores."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def _make_clip(args: tuple[int, int, float, float]) -> dict:
     seed, index, min_seconds, max_seconds = args
     clip = synthesize_clip(np.random.default_rng([seed, index]), min_seconds=min_seconds, max_seconds=max_seconds)
@@ -135,7 +143,9 @@ def generate_corpus(
         (tmp / sub).mkdir(parents=True)
     jobs = [(seed, i, min_seconds, max_seconds) for i in range(clips)]
     if workers and workers > 1 and clips > 8:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawn, not fork: a forked child of a process that has already run torch can deadlock in its thread pool
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_one_thread) as pool:
             results = list(pool.map(_make_clip, jobs, chunksize=16))
     else:
         results = [_make_clip(job) for job in jobs]
