@@ -1,7 +1,7 @@
 """Time `motiongpt data synth`: N clips with 1 worker (baseline) and 2 workers, in the same run.
 
-    python benchmarks/bench_synth.py --clips 400
-    time motiongpt data synth -o /tmp/syn4000 --clips 4000      # the issue's figure (target: under 2 minutes)
+python benchmarks/bench_synth.py --clips 400
+time motiongpt data synth -o /tmp/syn4000 --clips 4000      # the issue's figure (target: under 2 minutes)
 """
 
 from __future__ import annotations
@@ -27,10 +27,14 @@ def main() -> None:
             stats = generate_corpus(out, clips=args.clips, seed=0, workers=workers)
             timings[workers] = time.perf_counter() - start
             shutil.rmtree(out)
-            print(f"workers={workers}: {args.clips} clips (+{stats.mirrored} mirrored) in {timings[workers]:.1f} s, "
-                  f"{args.clips / timings[workers]:.1f} clips/s, skating ratio {stats.foot_skating_ratio:.3f}")
-    print(f"speed-up with 2 workers: {timings[1] / timings[2]:.2f}x; "
-          f"4000 clips with 2 workers extrapolate to {timings[2] * 4000 / args.clips:.0f} s")
+            print(
+                f"workers={workers}: {args.clips} clips (+{stats.mirrored} mirrored) in {timings[workers]:.1f} s, "
+                f"{args.clips / timings[workers]:.1f} clips/s, skating ratio {stats.foot_skating_ratio:.3f}"
+            )
+    print(
+        f"speed-up with 2 workers: {timings[1] / timings[2]:.2f}x; "
+        f"4000 clips with 2 workers extrapolate to {timings[2] * 4000 / args.clips:.0f} s"
+    )
 
 
 if __name__ == "__main__":

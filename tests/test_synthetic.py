@@ -123,7 +123,7 @@ def test_clip_texts_follow_the_paper():
 
 
 def test_each_intent_has_several_different_realisations():
-    for intent, (realisations, captions) in INTENTS.items():
+    for intent, (realisations, _captions) in INTENTS.items():
         assert len({tuple(r) for r in realisations}) >= 3, intent
         assert all(label in ACTIONS for r in realisations for label in r)
 

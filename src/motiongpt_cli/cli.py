@@ -255,7 +255,12 @@ def data_synth(
 
     state = _state(ctx)
     stats = generate_corpus(
-        out, clips=clips, seed=seed, min_seconds=min_seconds, max_seconds=max_seconds, workers=workers,
+        out,
+        clips=clips,
+        seed=seed,
+        min_seconds=min_seconds,
+        max_seconds=max_seconds,
+        workers=workers,
         overwrite=overwrite,
     )
     summary = {

@@ -221,7 +221,7 @@ def nod(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
 def stretch(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
     tr = _track(t)
     env = envelope(t, t[-1] + 0.05, 0.6)
-    for _, _, shoulder, elbow, sign in _sides("both"):
+    for _, _, shoulder, _elbow, sign in _sides("both"):
         tr.angles[:, shoulder, 2] += sign * 168.0 * env
     side_bend = np.sin(2 * np.pi * t / max(t[-1], 0.5))
     tr.angles[:, SPINE2, 2] += 18.0 * side_bend * env

@@ -233,9 +233,7 @@ def plan_clip(rng: np.random.Generator, min_seconds: float, max_seconds: float) 
     return labels, intent
 
 
-def synthesize_clip(
-    seed: int | np.random.Generator, *, min_seconds: float = 2.0, max_seconds: float = 9.8
-) -> dict:
+def synthesize_clip(seed: int | np.random.Generator, *, min_seconds: float = 2.0, max_seconds: float = 9.8) -> dict:
     """One clip: ``joints (T, 22, 3)``, ``segments`` [(label, start, end) frames], ``low``, ``high`` (3), ``intent``."""
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     for _ in range(20):
