@@ -157,8 +157,8 @@ def test_small_corpus_end_to_end(tmp_path):
     j, m = np.load(out / "new_joints" / "000000.npy"), np.load(out / "new_joints" / "M000000.npy")
     assert np.allclose(m[:, 1, 0], -j[:, 2, 0], atol=1e-5)
     # BABEL labels, through the real-data alignment, give back each clip's low-level text
-    assert load_babel(out / "babel")
-    records, prep_stats = build_records(out, out / "babel")
+    assert load_babel(out / "babel") == load_babel(out)  # the corpus root works too (`--babel syn`)
+    records, prep_stats = build_records(out, out)
     by_id = {r["id"]: r for r in records}
     index_rows = (out / "index.csv").read_text().splitlines()[1:]
     assert any(int(row.split(",")[1]) > 0 for row in index_rows)  # some clips start after a lead-in

@@ -111,6 +111,8 @@ def load_babel(folder: Path) -> dict[tuple[str, str], BabelSequence]:
     if not folder.is_dir():
         raise MotionFormatError(f"{folder}: BABEL folder not found")
     files = [folder / name for name in BABEL_FILES if (folder / name).is_file()]
+    if not files and (folder / "babel").is_dir():  # a corpus root, as `motiongpt data synth` writes it
+        files = [folder / "babel" / name for name in BABEL_FILES if (folder / "babel" / name).is_file()]
     if not files:
         raise MotionFormatError(f"{folder}: no BABEL files found", hint=f"expected one of {', '.join(BABEL_FILES)}")
     sequences: dict[tuple[str, str], BabelSequence] = {}
