@@ -224,3 +224,34 @@ def test_export_defaults_come_from_settings(tmp_path, sample_joints, monkeypatch
     assert result.exit_code == 0, result.output
     assert [p.name for p in (tmp_path / "o").iterdir()] == ["m.bvh"]
     assert "Frame Time: 0.1" in (tmp_path / "o" / "m.bvh").read_text()
+
+
+def test_export_npz_to_npz_keeps_provenance(tmp_path, sample_features, sample_joints):
+    from motiongpt_cli.motion.io import MotionRecord, load_npz, save_npz
+
+    src = save_npz(
+        tmp_path / "gen.npz",
+        MotionRecord(
+            features=sample_features,
+            joints=sample_joints,
+            fps=20,
+            text_high="greet a friend",
+            text_low="wave",
+            seed=3,
+            model="default",
+            guidance=2.5,
+            steps=50,
+        ),
+    )
+    result = run("export", str(src), "-f", "npz,gif", "-o", str(tmp_path / "o"), "--fps", "30")
+    assert result.exit_code == 0, result.output
+    rec = load_npz(tmp_path / "o" / "gen.npz")
+    assert (rec.text_high, rec.text_low, rec.seed, rec.model, rec.guidance, rec.steps, rec.fps) == (
+        "greet a friend",
+        "wave",
+        3,
+        "default",
+        2.5,
+        50,
+        30,
+    )

@@ -8,7 +8,7 @@ first is written, so a refused overwrite leaves nothing half-done.
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +16,7 @@ import numpy as np
 
 from .atomic import check_writable
 from .errors import MotionFormatError
+from .motion.io import MotionRecord
 from .settings import EXPORT_FORMATS
 
 
@@ -34,19 +35,13 @@ class ExportOptions:
 
 @dataclass
 class LoadedMotion:
-    """A motion read from any supported input. ``features`` may be None until needed (joints inputs)."""
+    """A motion read from any supported input. ``features`` is None for joints inputs until needed."""
 
     source: Path
     kind: str  # "features", "joints" or "npz"
     joints: np.ndarray  # (T, 22, 3) float32
     features: np.ndarray | None  # (T, 263) float32
-    fps: int | None
-    text_high: str = ""
-    text_low: str = ""
-    seed: int = -1
-    model: str = ""
-    guidance: float = math.nan
-    steps: int = -1
+    record: MotionRecord | None = None  # the whole record (texts, seed, model, fps ...) when the input was a .npz
 
 
 @dataclass
@@ -99,19 +94,7 @@ def load_motion(path: Path, options: ExportOptions) -> LoadedMotion:
 
     if path.suffix.lower() == ".npz":
         rec = load_npz(path)
-        return LoadedMotion(
-            source=path,
-            kind="npz",
-            joints=rec.joints,
-            features=rec.features,
-            fps=rec.fps,
-            text_high=rec.text_high,
-            text_low=rec.text_low,
-            seed=rec.seed,
-            model=rec.model,
-            guidance=rec.guidance,
-            steps=rec.steps,
-        )
+        return LoadedMotion(source=path, kind="npz", joints=rec.joints, features=rec.features, record=rec)
     kind, array = load_motion_array(path)
     if kind == "features":
         features = array
@@ -121,10 +104,10 @@ def load_motion(path: Path, options: ExportOptions) -> LoadedMotion:
         joints = features_to_joints(features).astype(np.float32)
         if not np.all(np.isfinite(joints)):
             raise MotionFormatError(f"{path}: features give non-finite joints")
-        return LoadedMotion(source=path, kind=kind, joints=joints, features=features.astype(np.float32), fps=None)
+        return LoadedMotion(source=path, kind=kind, joints=joints, features=features.astype(np.float32))
     if options.normalized:
         raise MotionFormatError(f"{path}: --normalized applies to 263-dim features, but this file holds joints")
-    return LoadedMotion(source=path, kind=kind, joints=array.astype(np.float32), features=None, fps=None)
+    return LoadedMotion(source=path, kind=kind, joints=array.astype(np.float32), features=None)
 
 
 def features_for_joints(joints: np.ndarray) -> np.ndarray:
@@ -148,30 +131,25 @@ def output_paths(source: Path, options: ExportOptions) -> dict[str, Path]:
 def export_motion(path: Path, options: ExportOptions) -> ExportResult:
     """Convert one input into every requested format; returns what was written."""
     from .motion.bvh import write_bvh
-    from .motion.io import MotionRecord, save_npz
+    from .motion.io import save_npz
     from .motion.render import write_gif, write_mp4
 
     targets = output_paths(path, options)
     for target in targets.values():
         check_writable(target, overwrite=options.overwrite)
     motion = load_motion(path, options)
-    fps = options.fps or motion.fps or 20
-    title = motion.text_high + (f" | {motion.text_low}" if motion.text_low else "") or path.name
+    rec = motion.record
+    fps = options.fps or (rec.fps if rec else None) or 20
+    title = (rec.text_high + (f" | {rec.text_low}" if rec.text_low else "")) if rec else ""
+    title = title or path.name
     result = ExportResult(source=path, kind=motion.kind, frames=int(motion.joints.shape[0]), fps=fps)
     for fmt, target in targets.items():
         if fmt == "npz":
-            features = motion.features if motion.features is not None else features_for_joints(motion.joints)
-            record = MotionRecord(
-                features=features,
-                joints=motion.joints,
-                fps=fps,
-                text_high=motion.text_high,
-                text_low=motion.text_low,
-                seed=motion.seed,
-                model=motion.model or f"export:{motion.kind}",
-                guidance=motion.guidance,
-                steps=motion.steps,
-            )
+            if rec is not None:
+                record = dataclasses.replace(rec, fps=fps)
+            else:
+                features = motion.features if motion.features is not None else features_for_joints(motion.joints)
+                record = MotionRecord(features=features, joints=motion.joints, fps=fps, model=f"export:{motion.kind}")
             save_npz(target, record, overwrite=options.overwrite)
         elif fmt == "bvh":
             write_bvh(target, motion.joints, fps=fps, overwrite=options.overwrite)
