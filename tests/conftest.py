@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# CI runs the same examples every time (a failure found locally is replayed from the example database there is
+# none in a clean clone); locally hypothesis keeps exploring new ones.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DATA = PROJECT_ROOT.parent / "shared" / "reference-data"
