@@ -224,7 +224,7 @@ def plan_clip(rng: np.random.Generator, min_seconds: float, max_seconds: float) 
         intent = sorted(INTENTS)[int(rng.integers(len(INTENTS)))]
         options = INTENTS[intent][0]
         labels = list(options[int(rng.integers(len(options)))])
-        if intent != "leave" and rng.random() < 0.35:  # e.g. walk up to someone, then greet them
+        if intent != "leave" and len(labels) < 3 and rng.random() < 0.35:  # e.g. walk up to someone, then greet
             approach = ["walk", "turn left", "turn right", "jog"][int(rng.integers(4))]
             labels.insert(0, approach)
     else:
@@ -240,7 +240,7 @@ def synthesize_clip(seed: int | np.random.Generator, *, min_seconds: float = 2.0
         labels, intent = plan_clip(rng, min_seconds, max_seconds)
         track, segments = chain_actions(labels, rng)
         frames = len(track.angles)
-        if frames < min_seconds * FPS:  # too short: add a closing action
+        if frames < min_seconds * FPS and len(labels) < 4:  # too short: add a closing action (at most 4 in all)
             labels.append("stand still")
             track, segments = chain_actions(labels, rng)
             frames = len(track.angles)
