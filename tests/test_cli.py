@@ -49,13 +49,13 @@ def test_only_working_subcommands_are_registered():
 
 def test_config_show_reports_sources(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "motiongpt.toml").write_text("[export]\nfps = 30\n")
-    result = runner.invoke(app, ["--device", "cpu", "config", "show", "--json"], env={"MOTIONGPT_PROGRESS": "0"})
+    (tmp_path / "motiongpt.toml").write_text('[export]\nfps = 30\nformats = ["bvh"]\n')
+    result = runner.invoke(app, ["--device", "cpu", "config", "show", "--json"], env={"MOTIONGPT_EXPORT_FPS": "25"})
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["export.fps"] == {"value": "30", "source": str(tmp_path / "motiongpt.toml")}
+    assert data["export.formats"] == {"value": "bvh", "source": str(tmp_path / "motiongpt.toml")}
     assert data["device"] == {"value": "cpu", "source": "flag"}
-    assert data["progress"] == {"value": "false", "source": "env MOTIONGPT_PROGRESS"}
+    assert data["export.fps"] == {"value": "25", "source": "env MOTIONGPT_EXPORT_FPS"}
 
 
 def test_bad_config_is_one_error_line(tmp_path):

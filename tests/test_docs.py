@@ -39,7 +39,6 @@ def test_examples_run(page, tmp_path):
     project.mkdir()
     (tmp_path / "shared").symlink_to(REFERENCE_DATA.parent, target_is_directory=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOTIONGPT_")}
-    env["MOTIONGPT_PROGRESS"] = "0"
     for kind, code in blocks:
         if kind == "bash" and "ffmpeg" in code and subprocess.run(["which", "ffmpeg"], capture_output=True).returncode:
             continue  # the video example needs ffmpeg; test_render covers the missing-tool error

@@ -67,7 +67,6 @@ def test_explicit_config_replaces_discovery_and_no_config_ignores_files(tmp_path
         ("[export]\nfps = -5\n", "must be positive"),
         ('device = "gpu"\n', "must be one of auto, cpu, cuda"),
         ('[export]\nformats = ["npz", "fbx"]\n', "unknown export format 'fbx'"),
-        ("progress = 1\n", "'progress' must be true or false"),
         ("[export\n", "invalid TOML"),
     ],
 )
@@ -88,7 +87,6 @@ def test_missing_explicit_config(tmp_path):
     ("env", "message"),
     [
         ({"MOTIONGPT_EXPORT_FPS": "abc"}, "environment MOTIONGPT_EXPORT_FPS: 'export.fps' must be an integer"),
-        ({"MOTIONGPT_PROGRESS": "maybe"}, "must be true or false"),
         ({"MOTIONGPT_NOPE": "1"}, "unknown setting MOTIONGPT_NOPE"),
     ],
 )
@@ -97,9 +95,15 @@ def test_bad_environment(tmp_path, env, message):
         _load(tmp_path, env=env)
 
 
-def test_environment_types_and_reserved_names(tmp_path):
-    s = _load(tmp_path, env={"MOTIONGPT_PROGRESS": "off", "MOTIONGPT_DEBUG": "1", "MOTIONGPT_HOME": "/x"})
-    assert s["progress"] is False
+def test_booleans_and_reserved_names(tmp_path):
+    schema = (Option("fast", "bool", True, "a flag"),)
+    s = _load(tmp_path, env={"MOTIONGPT_FAST": "off", "MOTIONGPT_DEBUG": "1", "MOTIONGPT_HOME": "/x"}, schema=schema)
+    assert s["fast"] is False
+    with pytest.raises(SettingsError, match="must be true or false"):
+        _load(tmp_path, env={"MOTIONGPT_FAST": "maybe"}, schema=schema)
+    (tmp_path / "motiongpt.toml").write_text("fast = 1\n")
+    with pytest.raises(SettingsError, match="'fast' must be true or false"):
+        _load(tmp_path, schema=schema)
 
 
 def test_secrets_are_masked_in_rows(tmp_path):

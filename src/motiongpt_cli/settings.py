@@ -53,7 +53,6 @@ class Option:
 
 SCHEMA: tuple[Option, ...] = (
     Option("device", "str", "auto", "compute device: auto picks CUDA when present", ("auto", "cpu", "cuda")),
-    Option("progress", "bool", True, "show progress bars (only ever on a terminal)"),
     Option("export.formats", "list", ["npz", "bvh"], "formats written by `motiongpt export`"),
     Option("export.fps", "int", 20, "frame rate of exported motion (HumanML3D is 20 fps)"),
 )

@@ -172,15 +172,13 @@ def punch(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
     tr = _track(t)
     env = envelope(t, t[-1] + 0.05, 0.3)
     jab = np.clip(np.sin(2 * np.pi * p["speed"] * t), 0, None) ** 2
-    (hip, _, shoulder, elbow, sign) = _sides(p["side"])[0]
-    guard = [s for s in _sides("both") if s[2] != shoulder][0]
-    for _, _, sh, el, _ in _sides("both"):
+    (_, _, shoulder, elbow, sign) = _sides(p["side"])[0]
+    for _, _, sh, el, _ in _sides("both"):  # both fists up in a guard
         tr.angles[:, sh, 0] += -50.0 * env
         tr.angles[:, el, 0] += -100.0 * env
     tr.angles[:, shoulder, 0] += -35.0 * jab * env
     tr.angles[:, elbow, 0] += 95.0 * jab * env  # the arm straightens into the punch
     tr.angles[:, SPINE2, 1] += -sign * 15.0 * jab * env
-    tr.angles[:, guard[2], 2] += 0.0
     return tr
 
 

@@ -250,9 +250,11 @@ def _channels_to_transforms(
 
 
 def _axis_rotation(axis: str, angle: np.ndarray) -> np.ndarray:
+    """Rotations ``(F, 3, 3)`` about one axis: the proper-Euler order axis-other-axis with the other angles 0."""
     angles = np.zeros(angle.shape + (3,))
     angles[..., 0] = angle
-    return rot.numpy_call(rot.euler_to_matrix, angles, order=axis + ("Y" if axis != "Y" else "X") + axis)
+    other = "Y" if axis != "Y" else "X"
+    return rot.numpy_call(rot.euler_to_matrix, angles, order=axis + other + axis)
 
 
 # ----------------------------------------------------------------------------------------------- writing
