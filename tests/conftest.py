@@ -50,3 +50,30 @@ def sample_joints(humanml3d_dir: Path) -> np.ndarray:
 @pytest.fixture(scope="session")
 def template_bvh(reference_dir: Path) -> Path:
     return _require(reference_dir / "bvh" / "smpl_template.bvh")
+
+
+TINY_RUN = {
+    "model": {"width": 32, "layers": 1, "heads": 2, "ff_size": 64, "dropout": 0.0, "max_frames": 64,
+              "high_dim": 384, "low_dim": 384},
+    "text": {"high_encoder": "minilm", "high_dim": 384, "low_encoder": "minilm", "low_dim": 384},
+    "diffusion": {"num_train_timesteps": 100},
+    "train": {"steps": 4, "batch_size": 4, "lr": 1e-3, "warmup_steps": 2, "checkpoint_every": 2, "log_every": 1,
+              "ema_decay": 0.9},
+}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory) -> Path:
+    """A 16-clip synthetic corpus (+ mirrors) in HumanML3D layout, and its prepared dataset ``dataset.jsonl``."""
+    from motiongpt_cli.data.corpus import generate_corpus
+    from motiongpt_cli.data.prepare import prepare_dataset
+
+    root = tmp_path_factory.mktemp("corpus")
+    generate_corpus(root / "synth", clips=16, seed=3, workers=1, max_seconds=4.0)
+    prepare_dataset(root / "synth", root / "synth", root / "dataset.jsonl")
+    return root / "dataset.jsonl"
+
+
+@pytest.fixture(scope="session")
+def embedding_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")

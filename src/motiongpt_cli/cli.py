@@ -337,6 +337,114 @@ def data_prepare(
         typer.echo(f"skipped {count}: {reason}", err=True)
 
 
+# ----------------------------------------------------------------------------------------------- shared helpers
+def cache_dir() -> Path:
+    """Embedding and response caches: ``$MOTIONGPT_HOME/cache`` or the platform's user cache folder."""
+    home = os.environ.get("MOTIONGPT_HOME")
+    if home:
+        return Path(home) / "cache"
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("motiongpt"))
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise MotionGPTError("--device cuda was asked for, but PyTorch sees no CUDA device", hint="use --device cpu")
+    return name
+
+
+def show_progress(state: AppState) -> bool:
+    return bool(state.settings["progress"]) and not state.quiet and sys.stderr.isatty()
+
+
+# ----------------------------------------------------------------------------------------------- train
+@app.command("train")
+def train_cmd(
+    ctx: typer.Context,
+    data: Path = typer.Option(..., "--data", help="Dataset JSONL from `motiongpt data prepare`.", dir_okay=False),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Training TOML ([model], [text], [diffusion], [train], [loss]) [default: MDM]."
+    ),
+    out: Path = typer.Option(..., "--output", "-o", help="Run folder: model/ (the model directory) + metrics.jsonl."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in the output folder exactly."),
+    steps: int | None = typer.Option(None, "--steps", help="Total steps (overrides the config; extends on resume)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON line per logged step and a summary."),
+) -> None:
+    """Train the dual-conditioned diffusion model (one process, or many with torchrun)."""
+    from .data.prepare import load_dataset
+    from .training import DistInfo, load_run_config, train
+
+    state = _state(ctx)
+    run = load_run_config(config)
+    records, mean, std = load_dataset(data)
+    dist = DistInfo(
+        rank=int(os.environ.get("RANK", 0)),
+        world_size=int(os.environ.get("WORLD_SIZE", 1)),
+        local_rank=int(os.environ.get("LOCAL_RANK", 0)),
+    )
+    device = resolve_device(state.settings["device"])
+    if dist.world_size > 1:
+        import torch.distributed
+
+        if device.startswith("cuda"):
+            import torch
+
+            device = f"cuda:{dist.local_rank}"
+            torch.cuda.set_device(dist.local_rank)
+        torch.distributed.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
+    progress = None
+    task = None
+    if show_progress(state) and dist.is_main and not as_json:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        progress = Progress(
+            TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn(), transient=True,
+        )  # fmt: skip
+        progress.start()
+        task = progress.add_task("train", total=run.train.steps if steps is None else steps, info="")
+
+    def on_step(report) -> None:
+        if as_json and dist.is_main:
+            typer.echo(json.dumps({"step": report.step, "lr": report.lr, "steps_per_second": report.steps_per_second,
+                                   **{f"loss_{k}": v for k, v in report.losses.items()}}))  # fmt: skip
+        if progress is not None:
+            info = f"loss {report.losses['total']:.4f}  {report.steps_per_second:.2f} steps/s"
+            progress.update(task, completed=report.step, total=report.total_steps, info=info)
+
+    try:
+        result = train(
+            run, records, mean, std, out, resume=resume, device=device, dist=dist, cache_dir=cache_dir(),
+            on_step=on_step, steps=steps,
+        )  # fmt: skip
+    finally:
+        if progress is not None:
+            progress.stop()
+        if dist.world_size > 1:
+            import torch.distributed
+
+            torch.distributed.destroy_process_group()
+    if not dist.is_main:
+        return
+    summary = {"model": str(result.model_dir), "steps": result.steps, "final_loss": result.final_loss,
+               "wall_seconds": round(result.wall_seconds, 1), "resumed_from": result.resumed_from}  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        typer.echo(str(result.model_dir))
+        if not state.quiet:
+            typer.echo(
+                f"{result.steps} steps (from {result.resumed_from}), final loss {result.final_loss:.4f}, "
+                f"{result.wall_seconds:.0f} s",
+                err=True,
+            )
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -55,6 +55,20 @@ SCHEMA: tuple[Option, ...] = (
     Option("device", "str", "auto", "compute device: auto picks CUDA when present", ("auto", "cpu", "cuda")),
     Option("export.formats", "list", ["npz", "bvh"], "formats written by `motiongpt export`"),
     Option("export.fps", "int", 20, "frame rate of exported motion (HumanML3D is 20 fps)"),
+    Option("progress", "bool", True, "progress bars on a terminal (never when output is not a TTY)"),
+    Option("prompt.backend", "str", "auto", "low-level text source: auto (openai when a base URL or key is set, "
+           "else retrieval), openai or retrieval", ("auto", "openai", "retrieval")),
+    Option("prompt.model", "str", "gpt-4o-mini", "chat model name for the openai backend"),
+    Option("prompt.base_url", "str", "", "OpenAI-compatible endpoint (else OPENAI_BASE_URL, else api.openai.com)"),
+    Option("prompt.api_key", "str", "", "API key (prefer the OPENAI_API_KEY environment variable)", secret=True),
+    Option("prompt.on_error", "str", "fallback", "when the LLM fails or answers garbage: fallback to retrieval "
+           "with a warning, or fail", ("fallback", "fail")),
+    Option("prompt.timeout", "float", 30.0, "seconds per LLM request"),
+    Option("prompt.retries", "int", 3, "retries on 429/5xx/timeouts, with exponential backoff"),
+    Option("prompt.examples", "int", 10, "k: training pairs retrieved as examples (KATE)"),
+    Option("prompt.temperature", "float", 0.7, "LLM sampling temperature"),
+    Option("prompt.retrieval_temperature", "float", 0.05, "retrieval backend: softmax(similarity / T) over the k "
+           "neighbours (small T = the nearest, large T = uniform)"),
 )
 
 EXPORT_FORMATS = ("npz", "bvh", "gif", "mp4")
@@ -123,6 +137,10 @@ def _check_choices(opt: Option, value: Any, where: str) -> Any:
         bad = [v for v in value if v not in EXPORT_FORMATS]
         if bad:
             raise SettingsError(f"{where}: unknown export format {bad[0]!r} (choose from {', '.join(EXPORT_FORMATS)})")
+    if opt.key in {"prompt.timeout", "prompt.examples", "prompt.retrieval_temperature"} and value <= 0:
+        raise SettingsError(f"{where}: '{opt.key}' must be positive, got {value}")
+    if opt.key in {"prompt.retries", "prompt.temperature"} and value < 0:
+        raise SettingsError(f"{where}: '{opt.key}' must be >= 0, got {value}")
     if opt.kind == "int" and opt.key.endswith("fps") and value <= 0:
         raise SettingsError(f"{where}: '{opt.key}' must be positive, got {value}")
     return value

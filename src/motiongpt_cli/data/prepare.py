@@ -180,3 +180,22 @@ def read_records(path: Path) -> list[dict]:
         rec["motion"] = str((path.parent / rec["motion"]).resolve())
         records.append(rec)
     return records
+
+
+def dataset_normalization(records: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """The ``Mean.npy``/``Std.npy`` of the HumanML3D-layout folder the records' motions live in."""
+    from ..motion.features import load_mean_std
+
+    if not records:
+        raise MotionFormatError("the dataset has no records")
+    roots = {Path(r["motion"]).parent.parent for r in records}
+    if len(roots) != 1:
+        raise MotionFormatError(f"the dataset's motions come from {len(roots)} folders; expected one")
+    return load_mean_std(roots.pop())
+
+
+def load_dataset(path: Path) -> tuple[list[dict], np.ndarray, np.ndarray]:
+    """Records (absolute motion paths) and the normalisation statistics of a dataset JSONL."""
+    records = read_records(Path(path))
+    mean, std = dataset_normalization(records)
+    return records, mean, std

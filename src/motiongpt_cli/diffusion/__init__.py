@@ -1,0 +1,1 @@
+"""The diffusion model: noise schedules and samplers, the dual-conditioned denoiser, losses."""

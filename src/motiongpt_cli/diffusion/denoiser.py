@@ -1,0 +1,152 @@
+"""The dual-conditioned transformer denoiser (paper sec. 3.2, after MDM): predicts x0 from (x_t, t, condition).
+
+Tokens: one prefix token = timestep embedding + Linear(high-level embedding) + Linear(low-level embedding), then the
+motion frames projected to ``width``; sinusoidal positions on all tokens; a transformer encoder; padding masked by
+length (the prefix is always visible). Each text has its own keep mask (``high_keep``/``low_keep``): training drops
+each independently with probability ``cond_dropout``, so one network serves both texts, either alone, and neither
+(classifier-free guidance).
+
+Conditioning variants, for the paper's baselines: ``dual`` (ours), ``high`` (MDM: only the high-level text) and
+``concat`` (MDM fed ``"high. low"`` as one text; the caller builds that text, the network sees one embedding).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from ..errors import MotionGPTError
+
+Conditioning = Literal["dual", "high", "concat"]
+CONDITIONINGS = ("dual", "high", "concat")
+
+
+@dataclass
+class DenoiserConfig:
+    """Architecture. Defaults are MDM's HumanML3D recipe (width 512, 8 layers, 4 heads, ff 1024, dropout 0.1)."""
+
+    feature_dim: int = 263
+    width: int = 512
+    layers: int = 8
+    heads: int = 4
+    ff_size: int = 1024
+    dropout: float = 0.1
+    max_frames: int = 196
+    conditioning: Conditioning = "dual"
+    high_dim: int = 512
+    low_dim: int = 384
+    cond_dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.conditioning not in CONDITIONINGS:
+            raise MotionGPTError(f"unknown conditioning {self.conditioning!r} (choose {', '.join(CONDITIONINGS)})")
+        if self.width % self.heads:
+            raise MotionGPTError(f"width {self.width} must be divisible by heads {self.heads}")
+        for name in ("feature_dim", "width", "layers", "heads", "ff_size", "max_frames", "high_dim"):
+            if getattr(self, name) < 1:
+                raise MotionGPTError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0 <= self.cond_dropout < 1 or not 0 <= self.dropout < 1:
+            raise MotionGPTError("dropout and cond_dropout must be in [0, 1)")
+
+    @property
+    def uses_low(self) -> bool:
+        return self.conditioning == "dual"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> DenoiserConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise MotionGPTError(f"unknown denoiser settings: {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+
+def sinusoidal_embedding(positions: torch.Tensor, dim: int) -> torch.Tensor:
+    """Transformer sinusoids (Vaswani et al. 2017): ``(...,)`` positions -> ``(..., dim)``, sin on even channels."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=positions.device, dtype=torch.float32) / half)
+    args = positions.float()[..., None] * freqs
+    emb = torch.stack([torch.sin(args), torch.cos(args)], dim=-1).flatten(-2)
+    if dim % 2:
+        emb = torch.cat([emb, torch.zeros_like(emb[..., :1])], dim=-1)
+    return emb
+
+
+class MotionDenoiser(nn.Module):
+    """``forward(x_t (B, N, F), t (B,), high (B, Dh), low (B, Dl) | None, mask (B, N) bool, keeps) -> x0 (B, N, F)``."""
+
+    def __init__(self, config: DenoiserConfig) -> None:
+        super().__init__()
+        self.config = config
+        d = config.width
+        self.input_proj = nn.Linear(config.feature_dim, d)
+        self.time_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
+        self.high_proj = nn.Linear(config.high_dim, d)
+        self.low_proj = nn.Linear(config.low_dim, d) if config.uses_low else None
+        layer = nn.TransformerEncoderLayer(
+            d, config.heads, config.ff_size, config.dropout, activation="gelu", batch_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
+        self.output_proj = nn.Linear(d, config.feature_dim)
+        self.register_buffer(
+            "positions", sinusoidal_embedding(torch.arange(config.max_frames + 1), d), persistent=False
+        )
+
+    def condition(
+        self,
+        t: torch.Tensor,
+        high: torch.Tensor,
+        low: torch.Tensor | None,
+        high_keep: torch.Tensor | None = None,
+        low_keep: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The prefix token ``(B, width)``: timestep embedding + kept text projections."""
+        token = self.time_mlp(sinusoidal_embedding(t, self.config.width))
+        h = self.high_proj(high)
+        if high_keep is not None:
+            h = h * high_keep.to(h.dtype)[:, None]
+        token = token + h
+        if self.low_proj is not None:
+            if low is None:
+                raise MotionGPTError("this model is dual-conditioned and needs low-level embeddings")
+            lo = self.low_proj(low)
+            if low_keep is not None:
+                lo = lo * low_keep.to(lo.dtype)[:, None]
+            token = token + lo
+        return token
+
+    def forward(
+        self,
+        x_t: torch.Tensor,
+        t: torch.Tensor,
+        high: torch.Tensor,
+        low: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+        high_keep: torch.Tensor | None = None,
+        low_keep: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        B, N, _ = x_t.shape
+        if N > self.config.max_frames:
+            raise MotionGPTError(f"{N} frames exceed the model's maximum of {self.config.max_frames}")
+        prefix = self.condition(t, high, low, high_keep, low_keep)[:, None, :]
+        tokens = torch.cat([prefix, self.input_proj(x_t)], dim=1) + self.positions[: N + 1].to(x_t.dtype)
+        padding = None
+        if mask is not None:
+            padding = torch.cat([torch.zeros_like(mask[:, :1]), ~mask], dim=1)  # True = ignore
+        hidden = self.encoder(tokens, src_key_padding_mask=padding)
+        return self.output_proj(hidden[:, 1:])
+
+    def flops_per_forward(self, batch: int, frames: int) -> float:
+        """Multiply-accumulate FLOPs (x2) of one forward: the matmuls (projections, attention, feed-forward)."""
+        c, n, d = self.config, frames + 1, self.config.width
+        per_layer = 2 * n * (4 * d * d + 2 * d * c.ff_size) + 2 * 2 * n * n * d
+        io = 2 * frames * 2 * c.feature_dim * d + 2 * (2 * d * d + (c.high_dim + c.low_dim) * d)
+        return float(batch * (c.layers * per_layer + io))

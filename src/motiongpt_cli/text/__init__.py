@@ -1,0 +1,1 @@
+"""Text encoders, the retrieval index and LLM prompting."""

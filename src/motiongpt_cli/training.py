@@ -1,0 +1,469 @@
+"""The training loop: one process or many through ``torchrun`` (DDP), with exact resume.
+
+Determinism: everything random in a step (the batch, crops and captions, timesteps, noise, condition dropout, and
+the network's dropout) derives from ``(seed, step)``, never from state carried across steps, so a run resumed from a
+checkpoint at step k continues exactly as the uninterrupted run would. With DDP, the global batch and its noise are
+drawn identically on every rank and each rank takes its slice, so N processes compute the same update as one
+process with the same global batch (up to float summation order).
+
+Frozen text encoders run once per unique text before the first step; the loop only indexes embedding tables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .checkpoint import TextConfig, model_config, resolve_model_dir, write_model_dir
+from .diffusion.denoiser import DenoiserConfig, MotionDenoiser
+from .diffusion.losses import LossWeights, diffusion_loss
+from .diffusion.schedule import NoiseSchedule
+from .errors import MotionGPTError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+TRAIN_STATE = "train_state.safetensors"
+TRAIN_STATE_JSON = "train_state.json"
+METRICS = "metrics.jsonl"
+
+
+@dataclass
+class OptimConfig:
+    """Optimisation; defaults follow MDM's HumanML3D recipe (AdamW, lr 1e-4, batch 64)."""
+
+    steps: int = 600_000
+    batch_size: int = 64
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    warmup_steps: int = 1000
+    grad_clip: float = 1.0
+    ema_decay: float = 0.9999
+    seed: int = 0
+    checkpoint_every: int = 5000
+    log_every: int = 50
+    amp: bool = True  # bfloat16 autocast on CUDA; ignored on CPU
+
+
+@dataclass
+class DiffusionConfig:
+    num_train_timesteps: int = 1000
+    beta_schedule: str = "cosine"
+
+
+@dataclass
+class RunConfig:
+    model: DenoiserConfig = field(default_factory=DenoiserConfig)
+    text: TextConfig = field(default_factory=lambda: TextConfig("clip:ViT-B-32/openai", 512, "minilm", 384))
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    train: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossWeights = field(default_factory=LossWeights)
+
+    def to_dict(self) -> dict:
+        return {name: dataclasses.asdict(getattr(self, name)) for name in ("model", "text", "diffusion", "train", "loss")}
+
+
+_SECTIONS = {"model": DenoiserConfig, "text": TextConfig, "diffusion": DiffusionConfig, "train": OptimConfig,
+             "loss": LossWeights}  # fmt: skip
+
+
+def run_config_from_dict(data: dict, where: str = "config") -> RunConfig:
+    """Build a RunConfig from nested tables; unknown tables or keys and wrong types are errors naming them."""
+    base = RunConfig()
+    parts: dict[str, Any] = {}
+    for section, value in data.items():
+        if section not in _SECTIONS:
+            raise MotionGPTError(f"{where}: unknown table [{section}] (known: {', '.join(_SECTIONS)})")
+        if not isinstance(value, dict):
+            raise MotionGPTError(f"{where}: [{section}] must be a table")
+    for section, cls in _SECTIONS.items():
+        current = dataclasses.asdict(getattr(base, section))
+        given = data.get(section, {})
+        for key, value in given.items():
+            if key not in current:
+                raise MotionGPTError(
+                    f"{where}: unknown key '{section}.{key}'", hint=f"known in [{section}]: {', '.join(current)}"
+                )
+            default = current[key]
+            if default is not None and not isinstance(value, type(default)):
+                if not (isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool)):
+                    raise MotionGPTError(f"{where}: '{section}.{key}' must be {type(default).__name__}, got {value!r}")
+                value = float(value)
+            current[key] = value
+        parts[section] = cls(**current)
+    run = RunConfig(**parts)
+    _validate(run, where)
+    return run
+
+
+def _validate(run: RunConfig, where: str) -> None:
+    t = run.train
+    for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
+        if getattr(t, name) < 1:
+            raise MotionGPTError(f"{where}: 'train.{name}' must be positive, got {getattr(t, name)}")
+    if t.lr <= 0 or not 0 <= t.ema_decay < 1 or t.warmup_steps < 0:
+        raise MotionGPTError(f"{where}: need lr > 0, 0 <= ema_decay < 1, warmup_steps >= 0")
+    if run.model.conditioning == "dual" and not run.text.low_encoder:
+        raise MotionGPTError(f"{where}: dual conditioning needs text.low_encoder")
+
+
+def load_run_config(path: Path | None) -> RunConfig:
+    if path is None:
+        return run_config_from_dict({}, "defaults")
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise MotionGPTError(f"training config not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise MotionGPTError(f"{path}: invalid TOML: {exc}") from None
+    return run_config_from_dict(data, str(path))
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+@dataclass
+class StepReport:
+    step: int
+    total_steps: int
+    losses: dict[str, float]
+    lr: float
+    steps_per_second: float
+
+
+@dataclass
+class TrainResult:
+    model_dir: Path
+    steps: int
+    final_loss: float
+    wall_seconds: float
+    resumed_from: int
+
+
+def records_fingerprint(records: list[dict]) -> str:
+    """sha256 over each record's id, split, texts and frame range (not file paths): the dataset's identity."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for r in sorted(records, key=lambda r: r["id"]):
+        h.update(json.dumps([r["id"], r["split"], r["high"], r["low"], r["start"], r["end"]]).encode())
+    return h.hexdigest()[:16]
+
+
+class TextTables:
+    """Embedding tables for every unique text of the training set, computed once with the frozen encoders."""
+
+    def __init__(self, run: RunConfig, dataset, *, device: str, cache_dir: Path | None) -> None:
+        from .text.encoders import load_encoder
+
+        cond = run.model.conditioning
+        highs: set[str] = set()
+        lows: set[str] = set()
+        for rec in dataset.records:
+            low = rec["low"] or None
+            for h in rec["high"]:
+                highs.add(concat_text(h, low or h) if cond == "concat" else h)
+            lows.add(low or "")
+        lows.update(h for rec in dataset.records if not rec["low"] for h in rec["high"])  # fallback: low = caption
+        self.high_index = {t: i for i, t in enumerate(sorted(highs))}
+        high_encoder = load_encoder(run.text.high_encoder, device=device, cache_dir=cache_dir)
+        if high_encoder.dim != run.model.high_dim:
+            raise MotionGPTError(
+                f"encoder {run.text.high_encoder} gives {high_encoder.dim}-d embeddings but model.high_dim is "
+                f"{run.model.high_dim}"
+            )
+        self.high = torch.from_numpy(high_encoder.encode(list(self.high_index)))
+        self.low_index: dict[str, int] = {}
+        self.low: torch.Tensor | None = None
+        if cond == "dual":
+            lows.discard("")
+            self.low_index = {t: i for i, t in enumerate(sorted(lows))}
+            low_encoder = load_encoder(run.text.low_encoder, device=device, cache_dir=cache_dir)
+            if low_encoder.dim != run.model.low_dim:
+                raise MotionGPTError(
+                    f"encoder {run.text.low_encoder} gives {low_encoder.dim}-d embeddings but model.low_dim is "
+                    f"{run.model.low_dim}"
+                )
+            self.low = torch.from_numpy(low_encoder.encode(list(self.low_index)))
+        self.conditioning = cond
+
+    def lookup(self, highs: list[str], lows: list[str | None]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.conditioning == "concat":
+            keys = [concat_text(h, lo or h) for h, lo in zip(highs, lows)]
+            return self.high[[self.high_index[k] for k in keys]], None
+        high = self.high[[self.high_index[h] for h in highs]]
+        if self.low is None:
+            return high, None
+        return high, self.low[[self.low_index[lo or h] for h, lo in zip(highs, lows)]]
+
+
+def concat_text(high: str, low: str) -> str:
+    """The ``concat`` baseline's single text: ``"high. low"``."""
+    return f"{high.rstrip('. ')}. {low}"
+
+
+def _step_seed(seed: int, step: int) -> int:
+    return int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
+
+
+def _global_batch(n_items: int, batch: int, step: int, seed: int) -> list[tuple[int, int]]:
+    """(epoch, index) of the global batch at ``step``: a stream of seeded per-epoch permutations."""
+    out = []
+    for j in range(batch):
+        pos = step * batch + j
+        epoch, offset = divmod(pos, n_items)
+        perm = np.random.default_rng([seed, epoch]).permutation(n_items)
+        out.append((epoch, int(perm[offset])))
+    return out
+
+
+def lr_at(step: int, cfg: OptimConfig) -> float:
+    """Linear warm-up to ``lr`` over ``warmup_steps``, then constant (as MDM)."""
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    return cfg.lr
+
+
+def train(
+    run: RunConfig,
+    records: list[dict],
+    mean: np.ndarray,
+    std: np.ndarray,
+    out_dir: Path,
+    *,
+    resume: bool = False,
+    device: str = "cpu",
+    dist: DistInfo | None = None,
+    cache_dir: Path | None = None,
+    on_step: Callable[[StepReport], None] | None = None,
+    max_steps_this_run: int | None = None,
+    steps: int | None = None,
+) -> TrainResult:
+    """Train (or resume) into ``out_dir``: ``out_dir/model`` is the model directory, ``metrics.jsonl`` the log.
+
+    ``steps`` overrides the configured total (also on resume, to extend a run). ``max_steps_this_run`` stops early (after a checkpoint) — used to simulate interruptions in tests.
+    """
+    from .data.dataset import DualTextDataset
+
+    dist = dist or DistInfo()
+    out_dir = Path(out_dir)
+    start_step = 0
+    model_dir = out_dir / "model"
+    state_json: dict = {}
+    if resume:
+        try:
+            found = resolve_model_dir(out_dir)
+        except MotionGPTError:
+            raise MotionGPTError(f"{out_dir}: nothing to resume", hint="start without --resume") from None
+        state_json, saved_cfg = _read_train_state_json(found)
+        # the whole run configuration comes from the checkpoint, not from flags; only the step budget may change
+        run = run_config_from_dict(saved_cfg, f"{found}/{TRAIN_STATE_JSON}")
+        start_step = int(state_json["step"])
+    elif (out_dir / "model").exists() and dist.is_main:
+        raise MotionGPTError(f"{out_dir} already holds a training run", hint="use --resume, or another -o folder")
+    if steps is not None:
+        if steps < 1:
+            raise MotionGPTError(f"steps must be positive, got {steps}")
+        run.train.steps = steps
+    if start_step >= run.train.steps:
+        raise MotionGPTError(
+            f"the run in {out_dir} already did {start_step} of {run.train.steps} steps", hint="pass more --steps"
+        )
+
+    dataset = DualTextDataset(
+        records, mean, std, split="train", low_source="gt", max_frames=run.model.max_frames, seed=run.train.seed
+    )
+    if len(dataset) == 0:
+        raise MotionGPTError("the dataset has no usable training clips")
+    tables = TextTables(run, dataset, device="cpu", cache_dir=cache_dir)
+    if run.train.batch_size % dist.world_size:
+        raise MotionGPTError(f"batch_size {run.train.batch_size} must be divisible by {dist.world_size} processes")
+    local_batch = run.train.batch_size // dist.world_size
+
+    torch.manual_seed(run.train.seed)
+    model = MotionDenoiser(run.model).to(device)
+    schedule = NoiseSchedule(run.diffusion.num_train_timesteps, run.diffusion.beta_schedule)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=run.train.lr, weight_decay=run.train.weight_decay)
+    ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if resume:
+        _load_train_state(found, model, optimizer, ema, state_json)
+    train_model: torch.nn.Module = model
+    if dist.world_size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        train_model = DistributedDataParallel(model, device_ids=[dist.local_rank] if device.startswith("cuda") else None)
+    mean_t = torch.from_numpy(dataset.mean).to(device)
+    std_t = torch.from_numpy(dataset.std).to(device)
+    fingerprint = records_fingerprint(records)
+    use_amp = run.train.amp and device.startswith("cuda")
+    metrics_path = out_dir / METRICS
+    if dist.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+    t_start = time.perf_counter()
+    last_log = (t_start, start_step)
+    elapsed_before = float(state_json.get("wall_seconds", 0.0))
+    step = start_step
+    losses: dict[str, float] = {"total": math.nan}
+    end = run.train.steps if max_steps_this_run is None else min(run.train.steps, start_step + max_steps_this_run)
+    model.train()
+    while step < end:
+        seed = _step_seed(run.train.seed, step)
+        torch.manual_seed(seed)  # the network's dropout: a function of (seed, step) and the rank
+        if dist.world_size > 1:
+            torch.manual_seed(seed + dist.rank)
+        g = torch.Generator().manual_seed(seed)
+        B = run.train.batch_size
+        picks = _global_batch(len(dataset), B, step, run.train.seed)
+        t = torch.randint(0, schedule.num_train_timesteps, (B,), generator=g)
+        noise = torch.randn((B, dataset.max_frames, run.model.feature_dim), generator=g)
+        keep = torch.rand((B, 2), generator=g) >= run.model.cond_dropout  # independent per text, per sample
+        lo, hi = dist.rank * local_batch, (dist.rank + 1) * local_batch
+        items = []
+        for epoch, index in picks[lo:hi]:
+            dataset.set_epoch(epoch)
+            items.append(dataset[index])
+        x0 = torch.stack([it["motion"] for it in items]).to(device)
+        mask = torch.stack([it["mask"] for it in items]).to(device)
+        # crop the batch to its longest clip: padding is masked anyway and attention is quadratic in length
+        frames = int(mask.sum(1).max())
+        x0, mask = x0[:, :frames], mask[:, :frames]
+        high, low = tables.lookup([it["high"] for it in items], [it["low"] for it in items])
+        high = high.to(device)
+        low = low.to(device) if low is not None else None
+        t_local = t[lo:hi].to(device)
+        x_t = schedule.add_noise(x0, noise[lo:hi, :frames].to(device), t_local)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, run.train)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+            x0_pred = train_model(x_t, t_local, high, low, mask, keep[lo:hi, 0].to(device), keep[lo:hi, 1].to(device))
+        terms = diffusion_loss(x0_pred.float(), x0, mask, mean_t, std_t, run.loss)
+        optimizer.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        if run.train.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), run.train.grad_clip)
+        optimizer.step()
+        _update_ema(ema, model, run.train.ema_decay, step)
+        step += 1
+        losses = {k: float(v.detach()) for k, v in terms.items()}
+        if dist.world_size > 1:
+            losses = _all_reduce_mean(losses)
+        if step % run.train.log_every == 0 or step == end:
+            now = time.perf_counter()
+            rate = (step - last_log[1]) / max(now - last_log[0], 1e-9)
+            last_log = (now, step)
+            report = StepReport(step, run.train.steps, losses, lr_at(step - 1, run.train), rate)
+            if dist.is_main:
+                _append_jsonl(metrics_path, {"step": step, "lr": report.lr, "steps_per_second": round(rate, 4),
+                                             "wall_seconds": round(elapsed_before + now - t_start, 2),
+                                             **{f"loss_{k}": round(v, 6) for k, v in losses.items()}})  # fmt: skip
+            if on_step is not None:
+                on_step(report)
+        if step % run.train.checkpoint_every == 0 or step == end:
+            if dist.is_main:
+                wall = elapsed_before + time.perf_counter() - t_start
+                _save(model_dir, run, schedule, model, optimizer, ema, dataset, fingerprint, step, losses, wall)
+            if dist.world_size > 1:
+                torch.distributed.barrier()
+    wall = elapsed_before + time.perf_counter() - t_start
+    return TrainResult(model_dir, step, losses.get("total", math.nan), wall, start_step)
+
+
+def _all_reduce_mean(values: dict[str, float]) -> dict[str, float]:
+    keys = sorted(values)
+    t = torch.tensor([values[k] for k in keys], dtype=torch.float64)
+    torch.distributed.all_reduce(t)
+    t /= torch.distributed.get_world_size()
+    return dict(zip(keys, t.tolist()))
+
+
+@torch.no_grad()
+def _update_ema(ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: float, step: int) -> None:
+    d = min(decay, (1 + step) / (10 + step))  # short warm-up so early checkpoints are usable
+    for k, v in model.state_dict().items():
+        if v.dtype.is_floating_point:
+            ema[k].mul_(d).add_(v.detach(), alpha=1 - d)
+        else:
+            ema[k].copy_(v)
+
+
+def _append_jsonl(path: Path, row: dict) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
+def _save(model_dir, run, schedule, model, optimizer, ema, dataset, fingerprint, step, losses, wall) -> None:
+    from safetensors.torch import save as save_bytes
+
+    config = model_config(
+        run.model, schedule, run.text, data={"fingerprint": fingerprint, "clips": len(dataset)},
+        training={"steps": step, "final_loss": round(losses.get("total", math.nan), 6)},
+    )  # fmt: skip
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    opt = optimizer.state_dict()
+    for pid, st in opt["state"].items():
+        for name, value in st.items():
+            if torch.is_tensor(value) and value.dim() > 0:
+                tensors[f"optim.{pid}.{name}"] = value.detach().cpu().contiguous()
+    scalars = {
+        str(pid): {n: float(v) for n, v in st.items() if not (torch.is_tensor(v) and v.dim() > 0)}
+        for pid, st in opt["state"].items()
+    }
+    state_json = {"step": step, "wall_seconds": round(wall, 2), "optimizer_scalars": scalars,
+                  "param_groups": opt["param_groups"], "run": run.to_dict()}  # fmt: skip
+    write_model_dir(
+        model_dir, config, ema, dataset.mean, dataset.std,
+        extra_files={TRAIN_STATE: save_bytes(tensors), TRAIN_STATE_JSON: json.dumps(state_json, indent=1).encode()},
+    )  # fmt: skip
+
+
+def _read_train_state_json(model_dir: Path) -> tuple[dict, dict]:
+    path = model_dir / TRAIN_STATE_JSON
+    if not path.is_file() or not (model_dir / TRAIN_STATE).is_file():
+        raise MotionGPTError(f"{model_dir}: no training state to resume from (a sampling-only model directory?)")
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        return state, state["run"]
+    except (json.JSONDecodeError, KeyError) as exc:
+        raise MotionGPTError(f"{path}: unreadable training state ({exc})") from None
+
+
+def _load_train_state(model_dir: Path, model, optimizer, ema, state_json: dict) -> None:
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(model_dir / TRAIN_STATE))
+    weights = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+    model.load_state_dict(weights, strict=True)
+    opt_state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, pid, name = key.split(".", 2)
+            opt_state.setdefault(int(pid), {})[name] = value
+    for pid, scalars in state_json.get("optimizer_scalars", {}).items():
+        for name, value in scalars.items():
+            opt_state.setdefault(int(pid), {})[name] = torch.tensor(value)
+    optimizer.load_state_dict({"state": opt_state, "param_groups": state_json["param_groups"]})
+    ema_weights = load_file(str(model_dir / "model.safetensors"))
+    for k in ema:
+        ema[k].copy_(ema_weights[k])
