@@ -77,6 +77,8 @@ config_app = typer.Typer(help="Inspect the effective settings.", no_args_is_help
 app.add_typer(config_app, name="config")
 data_app = typer.Typer(help="Build training data: the dual-text dataset from HumanML3D + BABEL.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+index_app = typer.Typer(help="The retrieval index of training (high, low) text pairs.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
 
 
 def _version_callback(value: bool) -> None:
@@ -360,6 +362,180 @@ def resolve_device(name: str) -> str:
 
 def show_progress(state: AppState) -> bool:
     return bool(state.settings["progress"]) and not state.quiet and sys.stderr.isatty()
+
+
+def read_texts(texts: list[str], from_file: Path | None) -> list[str]:
+    """Texts from arguments, ``--from-file FILE`` (``-`` = stdin) or a lone ``-`` argument; one per line."""
+    if from_file is not None and texts:
+        raise typer.BadParameter("give texts as arguments or with --from-file, not both")
+    lines: list[str]
+    if from_file is not None and str(from_file) != "-":
+        try:
+            lines = from_file.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise MotionGPTError(f"cannot read {from_file}: {exc.strerror}") from None
+    elif (from_file is not None and str(from_file) == "-") or texts == ["-"]:
+        lines = read_stdin_lines()
+    else:
+        return [t.strip() for t in texts]
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def default_asset(name: str) -> Path | None:
+    """A file of the embedded default model's folder (package data), or None when the package has none."""
+    path = Path(__file__).resolve().parent / "assets" / "default" / name
+    return path if path.exists() else None
+
+
+def _index_path(index: Path | None) -> Path:
+    if index is not None:
+        return index
+    path = default_asset("index.npz")
+    if path is None:
+        raise MotionGPTError("no retrieval index given and none is embedded", hint="pass --index INDEX")
+    return path
+
+
+# ----------------------------------------------------------------------------------------------- index
+@index_app.command("build")
+def index_build(
+    ctx: typer.Context,
+    data: Path = typer.Argument(..., help="Dataset JSONL from `motiongpt data prepare`.", dir_okay=False),
+    out: Path = typer.Option(..., "--output", "-o", help="Index file to write (.npz)."),
+    encoder: str = typer.Option("minilm", "--encoder", help="minilm | st:<name-or-path> | clip:<arch>/<pretrained>."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing index."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+) -> None:
+    """Embed the high-level text of every training (high, low) pair."""
+    from .atomic import check_writable
+    from .data.prepare import read_records
+    from .text.encoders import load_encoder
+    from .text.index import build_index
+    from .training import records_fingerprint
+
+    check_writable(out, overwrite=overwrite)
+    records = read_records(data)
+    enc = load_encoder(encoder, device=resolve_device(_state(ctx).settings["device"]), cache_dir=cache_dir())
+    index = build_index(records, enc, fingerprint=records_fingerprint(records))
+    index.save(out, overwrite=overwrite)
+    if as_json:
+        typer.echo(json.dumps({"index": str(out), "entries": len(index), "encoder": index.encoder, "dim": index.dim,
+                               "fingerprint": index.fingerprint}))  # fmt: skip
+        return
+    typer.echo(str(out))
+    if not _state(ctx).quiet:
+        typer.echo(f"{len(index)} pairs, encoder {index.encoder} ({index.dim}-d)", err=True)
+
+
+@index_app.command("query")
+def index_query(
+    ctx: typer.Context,
+    text: str = typer.Argument(..., help="A high-level description."),
+    index: Path | None = typer.Option(None, "--index", help="Index file [default: the embedded one]."),
+    k: int = typer.Option(10, "-k", min=1, help="How many neighbours."),
+    encoder: str | None = typer.Option(None, "--encoder", help="Encoder to embed the query [default: the index's]."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per neighbour."),
+) -> None:
+    """The training pairs whose high-level text is nearest to TEXT (cosine similarity)."""
+    from .text.encoders import load_encoder
+    from .text.index import load_index
+
+    if not text.strip():
+        raise MotionGPTError("empty text", hint="give a non-empty high-level description")
+    idx = load_index(_index_path(index))
+    if encoder is not None:
+        idx.check_encoder(encoder)
+    enc = load_encoder(idx.encoder, device=resolve_device(_state(ctx).settings["device"]), cache_dir=cache_dir())
+    for rank, nb in enumerate(idx.search(enc.encode([text]), k)[0], 1):
+        if as_json:
+            typer.echo(json.dumps({"rank": rank, "similarity": round(nb.similarity, 4), "high": nb.high,
+                                   "low": nb.low}))  # fmt: skip
+        else:
+            typer.echo(f"{nb.similarity:.3f}  {nb.high}  ->  {nb.low}")
+
+
+# ----------------------------------------------------------------------------------------------- prompt
+def make_prompter(state: AppState, *, index: Path | None, backend: str | None, k: int | None, model: str | None,
+                  base_url: str | None, temperature: float | None, no_cache: bool, on_error: str | None = None):
+    """A Prompter from flags > settings > environment (OPENAI_BASE_URL, OPENAI_API_KEY)."""  # fmt: skip
+    from .text.encoders import load_encoder
+    from .text.index import load_index
+    from .text.prompting import LLMSettings, OpenAIChat, Prompter, ResponseCache
+
+    st = state.settings
+    idx = load_index(_index_path(index))
+    enc = load_encoder(idx.encoder, device=resolve_device(st["device"]), cache_dir=cache_dir())
+    url = base_url or st["prompt.base_url"] or os.environ.get("OPENAI_BASE_URL") or None
+    chosen = backend or st["prompt.backend"]
+    if chosen == "auto":
+        chosen = "openai" if url else "retrieval"
+    if chosen not in ("openai", "retrieval"):
+        raise typer.BadParameter(f"unknown backend {chosen!r} (openai or retrieval)", param_hint="--backend")
+    chat = None
+    if chosen == "openai":
+        # the environment's key goes to OpenAI itself, or to the URL the environment names; a key for any other
+        # endpoint must be given as the prompt.api_key setting (MOTIONGPT_PROMPT_API_KEY), so it is never leaked
+        key = st["prompt.api_key"] or None
+        env_url = os.environ.get("OPENAI_BASE_URL")
+        if key is None and (url is None or url == env_url):
+            key = os.environ.get("OPENAI_API_KEY")
+        if key is None and url is None:
+            raise MotionGPTError("the openai backend needs an API key or a --base-url",
+                                 hint="export OPENAI_API_KEY=..., or use --backend retrieval (offline)")  # fmt: skip
+        chat = OpenAIChat(
+            LLMSettings(model=model or st["prompt.model"], base_url=url, api_key=key,
+                        temperature=st["prompt.temperature"] if temperature is None else temperature,
+                        timeout=st["prompt.timeout"], retries=st["prompt.retries"]),
+            ResponseCache(None if no_cache else cache_dir() / "llm"),
+        )  # fmt: skip
+    retrieval_t = st["prompt.retrieval_temperature"]
+    if chosen == "retrieval" and temperature is not None:
+        if temperature <= 0:
+            raise typer.BadParameter("must be positive for the retrieval backend", param_hint="--temperature")
+        retrieval_t = temperature
+    return Prompter(
+        idx, enc, backend=chosen, chat=chat, k=k or st["prompt.examples"], on_error=on_error or st["prompt.on_error"],
+        retrieval_temperature=retrieval_t, warn=lambda message: typer.echo(f"Warning: {message}", err=True),
+    )  # fmt: skip
+
+
+@app.command("prompt")
+def prompt_cmd(
+    ctx: typer.Context,
+    texts: list[str] = typer.Argument(None, help="High-level descriptions ('-' reads stdin, one per line)."),
+    from_file: Path | None = typer.Option(None, "--from-file", "-f", help="Read texts from FILE ('-' = stdin)."),
+    k: int | None = typer.Option(None, "-k", min=1, help="Training pairs retrieved as examples [default: 10]."),
+    n: int = typer.Option(3, "-n", min=1, help="Low-level descriptions per text."),
+    backend: str | None = typer.Option(None, "--backend", help="openai | retrieval [default: openai if a base URL "
+                                       "is configured, else retrieval]."),  # fmt: skip
+    model: str | None = typer.Option(None, "--model", help="Chat model (openai backend)."),
+    base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint, e.g. "
+                                        "http://127.0.0.1:8080/v1."),  # fmt: skip
+    temperature: float | None = typer.Option(None, "--temperature", help="LLM temperature, or the retrieval "
+                                             "softmax temperature."),  # fmt: skip
+    seed: int | None = typer.Option(None, "--seed", help="Make the answers reproducible."),
+    index: Path | None = typer.Option(None, "--index", help="Retrieval index [default: the embedded one]."),
+    on_error: str | None = typer.Option(None, "--on-error", help="fallback | fail, when the LLM fails."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Always ask the LLM (skip the response cache)."),
+    show_prompt: bool = typer.Option(False, "--show-prompt", help="Print each prompt to stderr."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON line per text: query, low texts, backend, examples."),
+) -> None:
+    """Low-level descriptions for high-level texts: KATE examples + an LLM, or retrieval sampling offline."""
+    queries = read_texts(texts or [], from_file)
+    if not queries:
+        raise typer.BadParameter("give at least one text (arguments, --from-file FILE, or - for stdin)")
+    if on_error is not None and on_error not in ("fallback", "fail"):
+        raise typer.BadParameter("must be fallback or fail", param_hint="--on-error")
+    prompter = make_prompter(_state(ctx), index=index, backend=backend, k=k, model=model, base_url=base_url,
+                             temperature=temperature, no_cache=no_cache, on_error=on_error)  # fmt: skip
+    for result in prompter.run(queries, n=n, seed=seed):
+        if show_prompt and result.prompt:
+            typer.echo(result.prompt, err=True)
+        if as_json:
+            typer.echo(json.dumps(result.to_json()))
+        else:
+            for low in result.lows:
+                typer.echo(low)
 
 
 # ----------------------------------------------------------------------------------------------- train

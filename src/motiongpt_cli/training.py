@@ -72,7 +72,8 @@ class RunConfig:
     loss: LossWeights = field(default_factory=LossWeights)
 
     def to_dict(self) -> dict:
-        return {name: dataclasses.asdict(getattr(self, name)) for name in ("model", "text", "diffusion", "train", "loss")}
+        names = ("model", "text", "diffusion", "train", "loss")
+        return {name: dataclasses.asdict(getattr(self, name)) for name in names}
 
 
 _SECTIONS = {"model": DenoiserConfig, "text": TextConfig, "diffusion": DiffusionConfig, "train": OptimConfig,
@@ -210,12 +211,12 @@ class TextTables:
 
     def lookup(self, highs: list[str], lows: list[str | None]) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.conditioning == "concat":
-            keys = [concat_text(h, lo or h) for h, lo in zip(highs, lows)]
+            keys = [concat_text(h, lo or h) for h, lo in zip(highs, lows, strict=True)]
             return self.high[[self.high_index[k] for k in keys]], None
         high = self.high[[self.high_index[h] for h in highs]]
         if self.low is None:
             return high, None
-        return high, self.low[[self.low_index[lo or h] for h, lo in zip(highs, lows)]]
+        return high, self.low[[self.low_index[lo or h] for h, lo in zip(highs, lows, strict=True)]]
 
 
 def concat_text(high: str, low: str) -> str:
@@ -262,7 +263,8 @@ def train(
 ) -> TrainResult:
     """Train (or resume) into ``out_dir``: ``out_dir/model`` is the model directory, ``metrics.jsonl`` the log.
 
-    ``steps`` overrides the configured total (also on resume, to extend a run). ``max_steps_this_run`` stops early (after a checkpoint) — used to simulate interruptions in tests.
+    ``steps`` overrides the configured total (also on resume, to extend a run). ``max_steps_this_run`` stops early
+    (after a checkpoint): tests use it to simulate an interruption.
     """
     from .data.dataset import DualTextDataset
 
@@ -312,7 +314,8 @@ def train(
     if dist.world_size > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        train_model = DistributedDataParallel(model, device_ids=[dist.local_rank] if device.startswith("cuda") else None)
+        ids = [dist.local_rank] if device.startswith("cuda") else None
+        train_model = DistributedDataParallel(model, device_ids=ids)
     mean_t = torch.from_numpy(dataset.mean).to(device)
     std_t = torch.from_numpy(dataset.std).to(device)
     fingerprint = records_fingerprint(records)
@@ -395,7 +398,7 @@ def _all_reduce_mean(values: dict[str, float]) -> dict[str, float]:
     t = torch.tensor([values[k] for k in keys], dtype=torch.float64)
     torch.distributed.all_reduce(t)
     t /= torch.distributed.get_world_size()
-    return dict(zip(keys, t.tolist()))
+    return dict(zip(keys, t.tolist(), strict=True))
 
 
 @torch.no_grad()

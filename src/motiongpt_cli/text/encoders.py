@@ -61,7 +61,7 @@ class TextEncoder:
             vectors = _l2_normalise(np.asarray(self._encode_batch(chunk), dtype=np.float32))
             if vectors.shape != (len(chunk), self.dim):
                 raise MotionGPTError(f"encoder {self.name} returned shape {vectors.shape}, expected (n, {self.dim})")
-            fresh.update(zip(chunk, vectors))
+            fresh.update(zip(chunk, vectors, strict=True))
         if self.cache is not None and fresh:
             self.cache.put_many(self.name, fresh)
         for i, text in enumerate(texts):

@@ -1,0 +1,139 @@
+"""The retrieval index of paper sec. 3.3: embeddings of the training set's high-level texts with their low-level
+partners, for KATE example selection and the offline ``retrieval`` prompting backend.
+
+File format (``.npz``, ``allow_pickle=False``): ``embeddings`` (N, dim) float16, L2-normalised; ``high`` and ``low``
+(N,) unicode arrays; ``meta``, a JSON string with ``format_version``, ``encoder``, ``dim``, ``normalized``, ``count``
+and ``fingerprint`` (the dataset's). One entry per unique (high-level caption, low-level text) pair of the train split.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_path
+from ..errors import MotionGPTError
+
+INDEX_FORMAT_VERSION = 1
+
+
+class RetrievalIndexError(MotionGPTError):
+    """An index file is missing, malformed, or was built with another encoder."""
+
+
+@dataclass
+class Neighbour:
+    high: str
+    low: str
+    similarity: float
+    row: int
+
+
+@dataclass
+class RetrievalIndex:
+    embeddings: np.ndarray  # (N, dim) float32, rows L2-normalised
+    high: list[str]
+    low: list[str]
+    encoder: str
+    fingerprint: str = ""
+
+    @property
+    def dim(self) -> int:
+        return int(self.embeddings.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.high)
+
+    def check_encoder(self, encoder_name: str) -> None:
+        if encoder_name != self.encoder:
+            raise RetrievalIndexError(
+                f"this index was built with encoder {self.encoder!r}, not {encoder_name!r}",
+                hint=f"query it with --encoder {self.encoder}, or rebuild it with `motiongpt index build --encoder`",
+            )
+
+    def search(self, query: np.ndarray, k: int) -> list[list[Neighbour]]:
+        """Top-``k`` rows by cosine similarity for each query row ``(Q, dim)`` (or ``(dim,)``), best first."""
+        q = np.atleast_2d(np.asarray(query, dtype=np.float32))
+        if q.shape[1] != self.dim:
+            raise RetrievalIndexError(f"query embeddings have dimension {q.shape[1]}, the index {self.dim}")
+        if k < 1:
+            raise RetrievalIndexError(f"k must be at least 1, got {k}")
+        k = min(k, len(self))
+        sims = q @ self.embeddings.T  # (Q, N): cosine, rows are unit vectors
+        if k < len(self):
+            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        else:
+            top = np.tile(np.arange(len(self)), (len(q), 1))
+        out = []
+        for qi in range(len(q)):
+            rows = top[qi][np.argsort(-sims[qi, top[qi]], kind="stable")]
+            out.append([Neighbour(self.high[r], self.low[r], float(sims[qi, r]), int(r)) for r in rows])
+        return out
+
+    def save(self, path: Path, *, overwrite: bool = False) -> Path:
+        meta = {
+            "format_version": INDEX_FORMAT_VERSION,
+            "encoder": self.encoder,
+            "dim": self.dim,
+            "normalized": True,
+            "count": len(self),
+            "fingerprint": self.fingerprint,
+        }
+        with atomic_path(path, overwrite=overwrite) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(
+                    fh,
+                    embeddings=self.embeddings.astype(np.float16),
+                    high=np.array(self.high, dtype=str),
+                    low=np.array(self.low, dtype=str),
+                    meta=np.array(json.dumps(meta, sort_keys=True)),
+                )
+        return Path(path)
+
+
+def load_index(path: Path) -> RetrievalIndex:
+    path = Path(path)
+    if not path.is_file():
+        hint = "build one with `motiongpt index build DATASET -o INDEX`"
+        raise RetrievalIndexError(f"{path}: index not found", hint=hint)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            embeddings = data["embeddings"].astype(np.float32)
+            high = data["high"].tolist()
+            low = data["low"].tolist()
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+        raise RetrievalIndexError(f"{path}: not a motiongpt retrieval index ({type(exc).__name__})") from None
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > INDEX_FORMAT_VERSION:
+        raise RetrievalIndexError(f"{path}: index format {version} is newer than this motiongpt", hint="upgrade")
+    n = len(high)
+    if embeddings.ndim != 2 or embeddings.shape != (n, meta.get("dim")) or len(low) != n or n == 0:
+        raise RetrievalIndexError(f"{path}: inconsistent index (embeddings {embeddings.shape}, {n} texts)")
+    return RetrievalIndex(embeddings, high, low, meta["encoder"], meta.get("fingerprint", ""))
+
+
+def training_pairs(records: list[dict], split: str = "train") -> list[tuple[str, str]]:
+    """Unique (high-level caption, low-level text) pairs of a split, in a stable order; fallback lows = caption."""
+    seen: dict[tuple[str, str], None] = {}
+    for rec in records:
+        if rec["split"] != split:
+            continue
+        for caption in rec["high"]:
+            caption = caption.strip()
+            if caption:
+                seen[(caption, (rec["low"] or caption).strip())] = None
+    return list(seen)
+
+
+def build_index(records: list[dict], encoder, *, fingerprint: str = "", split: str = "train") -> RetrievalIndex:
+    """Embed every unique training pair's high-level text with ``encoder`` (a :class:`TextEncoder`)."""
+    pairs = training_pairs(records, split)
+    if not pairs:
+        raise RetrievalIndexError(f"the dataset has no {split}-split pairs to index")
+    embeddings = encoder.encode([h for h, _ in pairs])
+    return RetrievalIndex(embeddings, [h for h, _ in pairs], [lo for _, lo in pairs], encoder.name, fingerprint)

@@ -1,0 +1,333 @@
+"""Low-level texts for high-level queries (paper sec. 3.3): KATE example retrieval, the prompt, LLM backends.
+
+KATE (Liu et al. 2022): the ``k`` training pairs whose high-level texts are most similar to the query (cosine of
+sentence embeddings) become the examples. The prompt is the paper's instruction, the (high, low) example pairs and
+the query, sent as one chat message; the answer is sanitised into one comma-separated action list.
+
+Backends:
+
+- ``openai``: any OpenAI-compatible chat endpoint through the ``openai`` client (timeouts; retries with exponential
+  backoff on connection errors, timeouts, 429 and 5xx are the client's own); answers cached on disk by prompt,
+  model, parameters and seed.
+- ``retrieval``: no LLM; a neighbour's low-level text drawn with probability softmax(similarity / T), distinct
+  texts first, so ``n`` samples differ. Offline, deterministic for a seed.
+
+When the LLM fails or answers garbage, ``on_error="fallback"`` uses ``retrieval`` for that query and reports a
+warning through the ``warn`` callback; ``on_error="fail"`` raises. Never a silent wrong answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import string
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from ..atomic import atomic_write_text
+from ..errors import MotionGPTError
+from .index import Neighbour, RetrievalIndex
+
+INSTRUCTION = "Convert scene to motion sequences according to the examples."
+DEFAULT_TEMPLATE = "$instruction\n\n$examples\nscene: $text\nmotion:"
+EXAMPLE_TEMPLATE = "scene: $high\nmotion: $low\n"
+MAX_ACTIONS = 12
+MAX_ACTION_WORDS = 8
+MAX_TOKENS = 64
+
+OnError = Literal["fallback", "fail"]
+Backend = Literal["openai", "retrieval"]
+
+
+class PromptError(MotionGPTError):
+    """The LLM backend failed (after retries) or its answer could not be used."""
+
+
+class GarbageAnswerError(PromptError):
+    """The LLM answered something that is not an action list."""
+
+
+# ----------------------------------------------------------------------------------------------- the prompt
+def render_template(template: str, values: dict[str, str]) -> str:
+    """``$name`` substitution; a placeholder without a value, or a value without a placeholder, is an error."""
+    tpl = string.Template(template)
+    names = {m.group("named") or m.group("braced") for m in tpl.pattern.finditer(template)} - {None}
+    unknown = names - set(values)
+    if unknown:
+        raise PromptError(f"prompt template uses unknown placeholders: {', '.join(sorted(unknown))}")
+    if "text" not in names:
+        raise PromptError("prompt template must contain $text (the query)")
+    return tpl.substitute(values)
+
+
+def build_prompt(query: str, examples: Sequence[Neighbour], template: str = DEFAULT_TEMPLATE) -> str:
+    """The paper's prompt ``[instruction, h_1, l_1, ..., h_k, l_k, query]``; the best example sits last."""
+    # most similar last: small models copy the closest example most reliably
+    shown = "".join(
+        string.Template(EXAMPLE_TEMPLATE).substitute(high=ex.high, low=ex.low) for ex in reversed(list(examples))
+    )
+    return render_template(template, {"instruction": INSTRUCTION, "examples": shown, "text": query.strip()})
+
+
+# ----------------------------------------------------------------------------------------------- answers
+_NUMBERING = re.compile(r"^\s*(?:[-*\u2022]|\(?\d+[.):]|step\s*\d+[.):]?)\s*", re.IGNORECASE)
+_LABEL = re.compile(r"^\s*(?:motion(?: sequences?)?|low[- ]level(?: text)?|answer|output)\s*:\s*", re.IGNORECASE)
+_QUOTES = "\"'`\u201c\u201d\u2018\u2019"
+_ACTION_OK = re.compile(r"^[a-z][a-z0-9' /-]*$")
+
+
+def sanitize_answer(answer: str) -> str:
+    """One comma-separated, lower-case action list from an LLM answer; raises GarbageAnswerError if there is none.
+
+    Removes code fences, quotes, labels (``motion:``), numbering and bullets; joins list lines; stops where the model
+    starts a new example (``scene:``); drops empty and over-long actions; keeps at most ``MAX_ACTIONS``.
+    """
+    text = (answer or "").replace("```", "\n").strip()
+    lines = []
+    for line in text.splitlines():
+        if re.match(r"^\s*(scene|high[- ]level)\s*:", line, re.IGNORECASE):
+            if lines:
+                break
+            continue
+        line = _LABEL.sub("", line.strip().strip(_QUOTES)).strip().strip(_QUOTES).strip()
+        if line:
+            lines.append(line)
+    if not lines:
+        raise GarbageAnswerError("the LLM answered nothing usable")
+    # a numbered/bulleted list is one action per line; otherwise the first line is the answer
+    if len(lines) > 1 and all(_NUMBERING.match(line) for line in lines):
+        pieces = [_NUMBERING.sub("", line) for line in lines]
+    else:
+        pieces = [lines[0]]
+    actions: list[str] = []
+    for piece in pieces:
+        for action in re.split(r"[,;]|\bthen\b", piece):
+            action = _NUMBERING.sub("", action)
+            action = action.strip().strip(_QUOTES).strip().rstrip(".!").strip().lower()
+            action = re.sub(r"\s+", " ", action)
+            if action.startswith("and "):
+                action = action[4:]
+            if not action or len(action.split()) > MAX_ACTION_WORDS or not _ACTION_OK.match(action):
+                continue
+            actions.append(action)
+    if not actions:
+        raise GarbageAnswerError(f"the LLM answer is not an action list: {text[:80]!r}")
+    return ", ".join(actions[:MAX_ACTIONS])
+
+
+# ----------------------------------------------------------------------------------------------- backends
+def retrieval_sample(
+    neighbours: Sequence[Neighbour], n: int, temperature: float, rng: np.random.Generator
+) -> list[str]:
+    """``n`` low-level texts of the neighbours, drawn with probability softmax(similarity / temperature).
+
+    Probabilities of neighbours sharing a low-level text add up; distinct texts are drawn first (without
+    replacement), so ``n`` samples are as diverse as the neighbourhood allows.
+    """
+    if not neighbours:
+        raise PromptError("no neighbours to sample from")
+    if temperature <= 0:
+        raise PromptError(f"temperature must be positive, got {temperature}")
+    sims = np.array([nb.similarity for nb in neighbours], dtype=np.float64)
+    weights = np.exp((sims - sims.max()) / temperature)
+    by_text: dict[str, float] = {}
+    for nb, w in zip(neighbours, weights, strict=True):
+        by_text[nb.low] = by_text.get(nb.low, 0.0) + float(w)
+    texts = list(by_text)
+    p = np.array([by_text[t] for t in texts])
+    p /= p.sum()
+    first = rng.choice(len(texts), size=min(n, len(texts)), replace=False, p=p)
+    picks = [texts[i] for i in first]
+    if n > len(texts):
+        picks += [texts[i] for i in rng.choice(len(texts), size=n - len(texts), replace=True, p=p)]
+    return picks
+
+
+@dataclass
+class LLMSettings:
+    model: str = "gpt-4o-mini"
+    base_url: str | None = None
+    api_key: str | None = None
+    temperature: float = 0.7
+    timeout: float = 30.0
+    retries: int = 3
+    max_tokens: int = MAX_TOKENS
+
+
+class ResponseCache:
+    """LLM answers on disk, one small JSON file per request hash (base URL, model, messages, parameters, seed)."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = Path(folder) if folder is not None else None
+
+    @staticmethod
+    def key(request: dict) -> str:
+        return hashlib.sha256(json.dumps(request, sort_keys=True).encode("utf-8")).hexdigest()
+
+    def get(self, request: dict) -> str | None:
+        if self.folder is None:
+            return None
+        path = self.folder / f"{self.key(request)}.json"
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))["answer"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def put(self, request: dict, answer: str) -> None:
+        if self.folder is None:
+            return
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.folder / f"{self.key(request)}.json", json.dumps({"answer": answer}))
+        except OSError:
+            pass
+
+
+class OpenAIChat:
+    """One chat completion per call through the ``openai`` client; counts real requests in ``self.calls``."""
+
+    def __init__(self, settings: LLMSettings, cache: ResponseCache | None = None) -> None:
+        self.settings = settings
+        self.cache = cache or ResponseCache(None)
+        self.calls = 0
+        self._client = None
+
+    def _get_client(self):
+        if self._client is None:
+            import openai
+
+            self._client = openai.OpenAI(
+                api_key=self.settings.api_key or "not-needed",
+                base_url=self.settings.base_url or None,
+                timeout=self.settings.timeout,
+                max_retries=self.settings.retries,
+            )
+        return self._client
+
+    def complete(self, prompt: str, seed: int | None) -> str:
+        s = self.settings
+        request = {
+            "base_url": s.base_url or "https://api.openai.com/v1",
+            "model": s.model,
+            "messages": [{"role": "user", "content": prompt}],
+            "temperature": s.temperature,
+            "max_tokens": s.max_tokens,
+            "seed": seed,
+        }
+        cached = self.cache.get(request) if seed is not None else None
+        if cached is not None:
+            return cached
+        import openai
+
+        kwargs = {k: v for k, v in request.items() if k != "base_url" and v is not None}
+        try:
+            self.calls += 1
+            response = self._get_client().chat.completions.create(**kwargs)
+        except openai.APITimeoutError:
+            raise PromptError(f"the LLM at {request['base_url']} timed out after {s.timeout:g} s "
+                              f"({s.retries} retries)") from None  # fmt: skip
+        except openai.APIConnectionError:
+            raise PromptError(f"cannot reach the LLM at {request['base_url']}",
+                              hint="is the server running? check --base-url / OPENAI_BASE_URL") from None  # fmt: skip
+        except openai.AuthenticationError:
+            raise PromptError(f"the LLM at {request['base_url']} refused the API key",
+                              hint="set OPENAI_API_KEY (it is never printed)") from None  # fmt: skip
+        except openai.APIStatusError as exc:
+            raise PromptError(f"the LLM at {request['base_url']} answered HTTP {exc.status_code}"
+                              + (f" after {s.retries} retries" if exc.status_code >= 500 or exc.status_code == 429
+                                 else "")) from None  # fmt: skip
+        except openai.OpenAIError as exc:
+            raise PromptError(f"the LLM request failed: {type(exc).__name__}") from None
+        try:
+            answer = response.choices[0].message.content or ""
+        except (AttributeError, IndexError, TypeError):
+            raise GarbageAnswerError("the LLM response has no message") from None
+        if seed is not None:
+            self.cache.put(request, answer)
+        return answer
+
+
+# ----------------------------------------------------------------------------------------------- orchestration
+@dataclass
+class PromptResult:
+    query: str
+    lows: list[str]
+    backend: str  # "openai", "retrieval", or "retrieval (fallback)"
+    examples: list[Neighbour]
+    prompt: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {
+            "query": self.query,
+            "low": self.lows,
+            "backend": self.backend,
+            "examples": [{"high": e.high, "low": e.low, "similarity": round(e.similarity, 4)} for e in self.examples],
+        }
+
+
+class Prompter:
+    """Low-level texts for queries: KATE examples from ``index``, then an LLM (``chat``) or retrieval sampling."""
+
+    def __init__(
+        self,
+        index: RetrievalIndex,
+        encoder,
+        *,
+        backend: Backend = "retrieval",
+        chat: OpenAIChat | None = None,
+        k: int = 10,
+        on_error: OnError = "fallback",
+        retrieval_temperature: float = 0.05,
+        template: str = DEFAULT_TEMPLATE,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        index.check_encoder(encoder.name)
+        if backend == "openai" and chat is None:
+            raise PromptError("the openai backend needs LLM settings")
+        if backend not in ("openai", "retrieval"):
+            raise PromptError(f"unknown backend {backend!r} (openai or retrieval)")
+        if k < 1:
+            raise PromptError(f"k must be at least 1, got {k}")
+        if on_error not in ("fallback", "fail"):
+            raise PromptError(f"on_error must be fallback or fail, got {on_error!r}")
+        self.index, self.encoder, self.backend, self.chat = index, encoder, backend, chat
+        self.k, self.on_error, self.temperature, self.template = k, on_error, retrieval_temperature, template
+        self.warn = warn or (lambda message: None)
+
+    def examples(self, queries: Sequence[str]) -> list[list[Neighbour]]:
+        return self.index.search(self.encoder.encode(list(queries)), self.k)
+
+    def run(self, queries: Sequence[str], n: int = 3, seed: int | None = None) -> list[PromptResult]:
+        if n < 1:
+            raise PromptError(f"n must be at least 1, got {n}")
+        queries = [q.strip() for q in queries]
+        if not queries or any(not q for q in queries):
+            raise PromptError("empty text", hint="give a non-empty high-level description")
+        results = []
+        for i, (query, examples) in enumerate(zip(queries, self.examples(queries), strict=True)):
+            rng = np.random.default_rng(None if seed is None else [seed, i])
+            prompt = build_prompt(query, examples, self.template)
+            result = PromptResult(query, [], self.backend, examples, prompt)
+            if self.backend == "openai":
+                try:
+                    result.lows = [
+                        sanitize_answer(self.chat.complete(prompt, None if seed is None else seed + j))
+                        for j in range(n)
+                    ]
+                except PromptError as exc:
+                    if self.on_error == "fail":
+                        raise
+                    message = f"{exc}; using the retrieval backend for {query!r}"
+                    result.warnings.append(message)
+                    self.warn(message)
+                    result.backend = "retrieval (fallback)"
+            if not result.lows:
+                result.lows = retrieval_sample(examples, n, self.temperature, rng)
+            results.append(result)
+        return results
