@@ -57,7 +57,9 @@ class LoadedModel:
 
     @property
     def name(self) -> str:
-        return self.config.get("name") or self.path.name
+        if self.config.get("name"):
+            return self.config["name"]
+        return self.path.parent.name if self.path.name == "model" else self.path.name
 
 
 def model_config(

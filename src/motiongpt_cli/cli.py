@@ -538,6 +538,129 @@ def prompt_cmd(
                 typer.echo(low)
 
 
+# ----------------------------------------------------------------------------------------------- generate
+def parse_generate_line(line: str, where: str):
+    """``high``, ``high | low``, or a JSON object with ``high`` (and optional ``low``) -> TextInput."""
+    from .generation import TextInput
+
+    if line.lstrip().startswith("{"):
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise MotionGPTError(f"{where}: invalid JSON: {exc.msg}") from None
+        if not isinstance(obj, dict) or not isinstance(obj.get("high"), str):
+            raise MotionGPTError(f"{where}: a JSON line needs a string 'high' field")
+        low = obj.get("low")
+        if low is not None and not isinstance(low, str):
+            raise MotionGPTError(f"{where}: 'low' must be a string")
+        return TextInput(obj["high"], low)
+    high, sep, low = line.partition("|")
+    return TextInput(high.strip(), low.strip() if sep else None)
+
+
+def load_default_or(model: Path | None, device: str):
+    from .checkpoint import load_model
+
+    if model is None:
+        path = default_asset("config.json")
+        if path is None:
+            raise MotionGPTError("no --model given and this installation has no embedded default model",
+                                 hint="train one with `motiongpt train` and pass --model RUN_DIR")  # fmt: skip
+        model = path.parent
+    return load_model(model, device=device)
+
+
+@app.command("generate")
+def generate_cmd(
+    ctx: typer.Context,
+    texts: list[str] = typer.Argument(None, help="High-level descriptions ('-' reads stdin: lines, 'high | low' or "
+                                      "JSONL with high/low)."),  # fmt: skip
+    low: str | None = typer.Option(None, "--low", help="Low-level text for every sample (else proposed per sample)."),
+    no_low: bool = typer.Option(False, "--no-low", help="Condition on the high-level text only."),
+    n: int = typer.Option(1, "-n", "--num-samples", help="Samples per text."),
+    seconds: float | None = typer.Option(None, "--seconds", help="Length in seconds [default: 6]."),
+    frames: int | None = typer.Option(None, "--frames", help="Length in frames at 20 fps."),
+    steps: int = typer.Option(50, "--steps", help="Denoising steps."),
+    sampler: str = typer.Option("ddim", "--sampler", help="ddim | ddpm."),
+    eta: float = typer.Option(0.0, "--eta", help="DDIM noise (0 = deterministic, 1 = DDPM-like)."),
+    guidance: float = typer.Option(2.5, "--guidance", help="Classifier-free guidance scale (1 = none)."),
+    seed: int | None = typer.Option(None, "--seed", help="Same seed, same motions [default: random, recorded]."),
+    model: Path | None = typer.Option(None, "--model", help="Model directory or training run [default: embedded]."),
+    formats: str | None = typer.Option(None, "--format", help="Comma list of npz, bvh, gif, mp4 [default: npz,bvh]."),
+    out: Path = typer.Option(Path("."), "--output", "-o", help="Output folder."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files."),
+    from_file: Path | None = typer.Option(None, "--from-file", "-f", help="Read texts from FILE ('-' = stdin)."),
+    index: Path | None = typer.Option(None, "--index", help="Retrieval index for proposed low-level texts."),
+    backend: str | None = typer.Option(None, "--backend", help="openai | retrieval, for proposed low-level texts."),
+    base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint for --backend openai."),
+    llm_model: str | None = typer.Option(None, "--llm-model", help="Chat model for --backend openai."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Samples per forward pass."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON manifest line per sample."),
+) -> None:
+    """Generate motions from text with the dual-conditioned diffusion model."""
+    from .convert import validate_formats
+    from .diffusion.sampler import SamplingOptions
+    from .generation import GenerateOptions, TextInput, assign_outputs, clamp_frames, generate, plan_jobs
+    from .text.encoders import load_encoder
+
+    state = _state(ctx)
+    warn = lambda message: typer.echo(f"Warning: {message}", err=True)  # noqa: E731
+    if low is not None and no_low:
+        raise typer.BadParameter("--low and --no-low exclude each other")
+    if seconds is not None and frames is not None:
+        raise typer.BadParameter("--seconds and --frames exclude each other")
+    if n < 1:
+        raise typer.BadParameter("must be at least 1", param_hint="-n")
+    if sampler not in ("ddim", "ddpm"):
+        raise typer.BadParameter("must be ddim or ddpm", param_hint="--sampler")
+    if from_file is not None or texts == ["-"]:
+        lines = read_texts(texts if texts == ["-"] else [], from_file)
+        inputs = [parse_generate_line(line, f"line {i}") for i, line in enumerate(lines, 1)]
+    else:
+        inputs = [TextInput(t, None) for t in (texts or [])]
+    if not inputs:
+        raise typer.BadParameter("give at least one text (arguments, --from-file FILE, or - for stdin)")
+    if low is not None:
+        inputs = [TextInput(item.high, low) for item in inputs]
+    fmts = validate_formats(formats.split(",") if formats else state.settings["export.formats"])
+    sampling = SamplingOptions(steps=steps, sampler=sampler, guidance=guidance, eta=eta)
+    device = resolve_device(state.settings["device"])
+    loaded = load_default_or(model, device)
+    length = round(seconds * 20) if seconds is not None else (frames if frames is not None else 120)
+    length = clamp_frames(length, loaded.model.config.max_frames, warn)
+    low_mode = "none" if no_low or loaded.model.config.conditioning == "high" else "given"
+    if loaded.model.config.conditioning == "high" and (low is not None):
+        warn("this model is conditioned on the high-level text only; --low is ignored")
+    prompter = None
+    if low_mode == "given" and any(item.low is None for item in inputs):
+        idx = index or (loaded.path / "index.npz" if (loaded.path / "index.npz").is_file() else None)
+        if idx is not None or default_asset("index.npz") is not None:
+            prompter = make_prompter(state, index=idx, backend=backend, k=None, model=llm_model, base_url=base_url,
+                                     temperature=None, no_cache=False)  # fmt: skip
+    jobs, used_seed = plan_jobs(inputs, n, seed=seed, low_mode=low_mode, prompter=prompter)
+    options = GenerateOptions(frames=length, sampling=sampling, formats=fmts, out_dir=out, overwrite=overwrite,
+                              batch_size=batch_size)  # fmt: skip
+    assign_outputs(jobs, options)
+    text_cfg = loaded.text
+    encoders = {"high": load_encoder(text_cfg.high_encoder, device="cpu", cache_dir=cache_dir())}
+    if loaded.model.config.conditioning == "dual":
+        encoders["low"] = load_encoder(text_cfg.low_encoder, device="cpu", cache_dir=cache_dir())
+
+    def on_sample(job, record) -> None:
+        if as_json:
+            typer.echo(json.dumps({"high": job.high, "low": job.low, "low_source": job.low_source, "seed": job.seed,
+                                   "frames": int(record.features.shape[0]), "model": record.model,
+                                   "steps": sampling.steps, "guidance": sampling.guidance,
+                                   "outputs": {k: str(v) for k, v in job.outputs.items()}}))  # fmt: skip
+        else:
+            for path in job.outputs.values():
+                typer.echo(str(path))
+
+    if not state.quiet and not as_json:
+        typer.echo(f"{len(jobs)} motion(s) of {length} frames, seed {used_seed}, {sampler} {steps} steps", err=True)
+    generate(loaded, jobs, options, encoders, device=device, on_sample=on_sample)
+
+
 # ----------------------------------------------------------------------------------------------- train
 @app.command("train")
 def train_cmd(

@@ -159,3 +159,22 @@ def export_motion(path: Path, options: ExportOptions) -> ExportResult:
             write_mp4(target, motion.joints, fps=fps, title=title, overwrite=options.overwrite)
         result.outputs[fmt] = target
     return result
+
+
+def write_outputs(record: MotionRecord, targets: dict[str, Path], *, title: str = "", overwrite: bool = False) -> None:
+    """Write one motion record to every target (format -> path), each file atomically."""
+    from .motion.bvh import write_bvh
+    from .motion.io import save_npz
+    from .motion.render import write_gif, write_mp4
+
+    for fmt, target in targets.items():
+        if fmt == "npz":
+            save_npz(target, record, overwrite=overwrite)
+        elif fmt == "bvh":
+            write_bvh(target, record.joints, fps=record.fps, overwrite=overwrite)
+        elif fmt == "gif":
+            write_gif(target, record.joints, fps=record.fps, title=title, overwrite=overwrite)
+        elif fmt == "mp4":
+            write_mp4(target, record.joints, fps=record.fps, title=title, overwrite=overwrite)
+        else:
+            raise MotionFormatError(f"unknown output format {fmt!r}")
