@@ -77,3 +77,11 @@ def tiny_corpus(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def embedding_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def tiny_run() -> dict:
+    """A fresh copy of TINY_RUN (also importable: ``from conftest import TINY_RUN``)."""
+    import copy
+
+    return copy.deepcopy(TINY_RUN)

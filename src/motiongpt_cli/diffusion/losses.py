@@ -28,10 +28,16 @@ class LossWeights:
 
 
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``values (B, N, ...)`` over the frames where ``mask (B, N)`` holds and all trailing dims."""
+    """Per-sample mean of ``values (B, N, ...)`` over the frames where ``mask (B, N)`` holds (and all trailing dims),
+    then the mean over the batch.
+
+    Averaging per sample first (as MDM does) makes the loss of a batch the mean of its samples' losses, so DDP's
+    gradient average over equal per-rank batches equals the gradient of one process on the whole global batch.
+    """
     per_frame = values.flatten(2).mean(-1) if values.dim() > 2 else values
     weight = mask.to(per_frame.dtype)
-    return (per_frame * weight).sum() / weight.sum().clamp(min=1)
+    per_sample = (per_frame * weight).sum(1) / weight.sum(1).clamp(min=1)
+    return per_sample.mean()
 
 
 def diffusion_loss(

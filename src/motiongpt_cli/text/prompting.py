@@ -106,7 +106,7 @@ def sanitize_answer(answer: str) -> str:
         pieces = [lines[0]]
     actions: list[str] = []
     for piece in pieces:
-        for action in re.split(r"[,;]|\bthen\b", piece):
+        for action in re.split(r"[,;]|\b(?:and\s+)?then\b", piece):
             action = _NUMBERING.sub("", action)
             action = action.strip().strip(_QUOTES).strip().rstrip(".!").strip().lower()
             action = re.sub(r"\s+", " ", action)

@@ -1,0 +1,140 @@
+"""`motiongpt generate`: inputs, low-level text modes, seeds, outputs, manifest and errors, on a tiny trained model."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from conftest import TINY_RUN
+from motiongpt_cli.cli import app
+from motiongpt_cli.data.prepare import load_dataset, read_records
+from motiongpt_cli.motion.features import features_to_joints
+from motiongpt_cli.motion.io import load_npz
+from motiongpt_cli.text.encoders import load_encoder
+from motiongpt_cli.text.index import build_index
+from motiongpt_cli.training import run_config_from_dict, train
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_corpus, embedding_cache, tmp_path_factory):
+    """(model dir, index path) of a 4-step tiny model trained on the tiny corpus."""
+    root = tmp_path_factory.mktemp("tiny-model")
+    records, mean, std = load_dataset(tiny_corpus)
+    result = train(run_config_from_dict(copy.deepcopy(TINY_RUN)), records, mean, std, root / "run",
+                   cache_dir=embedding_cache)  # fmt: skip
+    index = build_index(read_records(tiny_corpus), load_encoder("minilm", cache_dir=embedding_cache))
+    return result.model_dir, index.save(root / "index.npz")
+
+
+@pytest.fixture
+def gen(tiny_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("MOTIONGPT_HOME", str(tmp_path / "home"))
+    model, index = tiny_model
+
+    def invoke(*args, input=None):
+        base = ["--no-config", "generate", "--model", str(model), "--index", str(index), "--frames", "48",
+                "--steps", "4"]  # fmt: skip
+        return runner.invoke(app, base + list(args), input=input)
+
+    return invoke
+
+
+def test_generate_with_given_low_text_writes_complete_files(gen, tmp_path):
+    r = gen("greet a friend", "--low", "wave", "-n", "2", "--seed", "7", "-o", str(tmp_path / "a"), "--json")
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(rows) == 2 and {row["low"] for row in rows} == {"wave"} and {row["low_source"] for row in rows} == {
+        "user"
+    }
+    assert rows[0]["seed"] != rows[1]["seed"]
+    rec = load_npz(rows[0]["outputs"]["npz"])
+    assert rec.features.shape == (48, 263) and rec.joints.shape == (48, 22, 3)
+    assert (rec.text_high, rec.text_low, rec.seed, rec.steps, rec.guidance) == ("greet a friend", "wave",
+                                                                                rows[0]["seed"], 4, 2.5)  # fmt: skip
+    np.testing.assert_allclose(features_to_joints(rec.features), rec.joints, atol=1e-5)
+    assert (tmp_path / "a" / "greet-a-friend-00.bvh").read_text().startswith("HIERARCHY")
+
+
+def test_same_seed_same_motion_and_batch_independence(gen, tmp_path):
+    a = gen("a person jumps", "--low", "jump in place", "-n", "3", "--seed", "11", "-o", str(tmp_path / "a"))
+    b = gen("a person jumps", "--low", "jump in place", "-n", "3", "--seed", "11", "-o", str(tmp_path / "b"),
+            "--batch-size", "1")  # fmt: skip
+    c = gen("a person jumps", "--low", "jump in place", "-n", "1", "--seed", "12", "-o", str(tmp_path / "c"))
+    assert a.exit_code == b.exit_code == c.exit_code == 0, a.output + b.output + c.output
+    for j in range(3):
+        fa = load_npz(tmp_path / "a" / f"a-person-jumps-{j:02d}.npz").features
+        fb = load_npz(tmp_path / "b" / f"a-person-jumps-{j:02d}.npz").features
+        np.testing.assert_allclose(fa, fb, atol=1e-5)
+    f0 = load_npz(tmp_path / "a" / "a-person-jumps-00.npz").features
+    assert not np.allclose(f0, load_npz(tmp_path / "a" / "a-person-jumps-01.npz").features)
+    assert not np.allclose(f0, load_npz(tmp_path / "c" / "a-person-jumps-00.npz").features)
+
+
+def test_without_low_each_sample_gets_a_proposed_text(gen, tmp_path):
+    r = gen("a person waves", "-n", "3", "--seed", "1", "-o", str(tmp_path), "--json")
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [row["low_source"] for row in rows] == ["retrieval"] * 3
+    assert all(row["low"] for row in rows) and len({row["low"] for row in rows}) >= 2  # diverse low-level texts
+    r = gen("a person waves", "--no-low", "-n", "1", "--seed", "1", "-o", str(tmp_path / "none"), "--json")
+    row = json.loads(r.stdout)
+    assert row["low"] is None and row["low_source"] == "none"
+    assert load_npz(row["outputs"]["npz"]).text_low == ""
+
+
+def test_texts_from_stdin_in_three_forms(gen, tmp_path):
+    lines = "a person walks | walk forward\n# a comment\n{\"high\": \"a person bows\", \"low\": \"bow\"}\njump\n"
+    r = gen("-", "--seed", "3", "-o", str(tmp_path), "--json", input=lines)
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(row["high"], row["low_source"]) for row in rows] == [
+        ("a person walks", "user"), ("a person bows", "user"), ("jump", "retrieval")
+    ]  # fmt: skip
+    assert rows[0]["low"] == "walk forward" and rows[1]["low"] == "bow"
+
+
+def test_refuses_to_overwrite_and_loses_nothing(gen, tmp_path):
+    r = gen("a person waves", "--low", "wave", "--seed", "1", "-o", str(tmp_path))
+    assert r.exit_code == 0
+    target = tmp_path / "a-person-waves-00.npz"
+    before = target.read_bytes()
+    r = gen("a person waves", "--low", "wave", "--seed", "2", "-o", str(tmp_path))
+    assert r.exit_code == 1 and "exists" in r.stderr and "Traceback" not in r.output
+    assert target.read_bytes() == before
+    r = gen("a person waves", "--low", "wave", "--seed", "2", "-o", str(tmp_path), "--overwrite")
+    assert r.exit_code == 0 and target.read_bytes() != before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_lengths_are_clamped_with_a_warning(gen, tmp_path):
+    r = gen("a person waves", "--low", "wave", "--frames", "600", "-o", str(tmp_path), "--json")
+    assert r.exit_code == 0 and "outside the model's range" in r.stderr
+    assert json.loads(r.stdout)["frames"] == 64  # the tiny model's max_frames
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["  "], "empty text"),
+        (["walk", "-n", "0"], "at least 1"),
+        (["walk", "--low", "wave", "--no-low"], "exclude each other"),
+        (["walk", "--sampler", "euler"], "ddim or ddpm"),
+        (["walk", "--format", "fbx"], "unknown"),
+        (["walk", "--low", " "], "empty --low"),
+    ],
+)
+def test_bad_input_is_one_error_line(gen, tmp_path, args, message):
+    r = gen(*args, "-o", str(tmp_path))
+    assert r.exit_code in (1, 2) and message in r.stderr and "Traceback" not in r.output
+    assert not list(tmp_path.glob("*.npz"))
+
+
+def test_unknown_model_is_a_clear_error(tmp_path):
+    r = runner.invoke(app, ["--no-config", "generate", "walk", "--model", str(tmp_path / "nope"), "-o", str(tmp_path)])
+    assert r.exit_code == 1 and "not a model directory" in r.stderr and "Traceback" not in r.output
