@@ -132,6 +132,7 @@ def test_prompt_follows_the_paper_layout():
         ("- jump\n- clap", "jump, clap"),
         ("wave then bow\nscene: something else\nmotion: run", "wave, bow"),
         ("```\nkick, punch\n```", "kick, punch"),
+        ("sequence:\njog, kick with right leg\nright punch kicks the left foot", "jog, kick with right leg"),  # SmolLM2
         ("raise both arms and then lower them slowly over a long long period of time, nod", "raise both arms, nod"),
         (", ".join(f"step {i}" for i in range(30)), None),  # numbering-only actions are stripped away
         (", ".join(["jump"] * 20), ", ".join(["jump"] * 12)),  # at most 12 actions

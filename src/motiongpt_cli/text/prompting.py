@@ -76,7 +76,9 @@ def build_prompt(query: str, examples: Sequence[Neighbour], template: str = DEFA
 
 # ----------------------------------------------------------------------------------------------- answers
 _NUMBERING = re.compile(r"^\s*(?:[-*\u2022]|\(?\d+[.):]|step\s*\d+[.):]?)\s*", re.IGNORECASE)
-_LABEL = re.compile(r"^\s*(?:motion(?: sequences?)?|low[- ]level(?: text)?|answer|output)\s*:\s*", re.IGNORECASE)
+_LABEL = re.compile(
+    r"^\s*(?:motion(?: sequences?)?|sequences?|actions?|low[- ]level(?: text)?|answer|output)\s*:\s*", re.IGNORECASE
+)
 _QUOTES = "\"'`\u201c\u201d\u2018\u2019"
 _ACTION_OK = re.compile(r"^[a-z][a-z0-9' /-]*$")
 
