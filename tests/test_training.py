@@ -184,3 +184,19 @@ def test_ddp_two_processes_match_one_process(tiny_corpus, tmp_path, embedding_ca
             assert (single_v[key] - v[key]).abs().max() <= steps * lr
             single_v, v = torch.cat([single_v[:width], single_v[2 * width :]]), torch.cat([v[:width], v[2 * width :]])
         torch.testing.assert_close(single_v, v, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_torchrun_cli_two_processes(tiny_corpus, tmp_path):
+    """The documented multi-process command: torchrun -m motiongpt_cli train (gloo on CPU)."""
+    config = _toml(tmp_path / "train.toml", TINY_RUN)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MOTIONGPT_HOME": str(tmp_path / "home")}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+           "motiongpt_cli", "--no-config", "train", "--data", str(tiny_corpus), "--config", str(config), "-o",
+           str(tmp_path / "run"), "--json"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["steps"] == 4
+    assert load_model(tmp_path / "run").model.config.width == 32
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 4  # written by rank 0 only
