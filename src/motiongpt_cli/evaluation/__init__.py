@@ -1,0 +1,1 @@
+"""Evaluation: the field's text-to-motion metrics and evaluators."""
