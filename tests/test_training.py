@@ -112,6 +112,17 @@ def test_guards(data, tmp_path, embedding_cache):
         run_config_from_dict({"train": {"steps": 0}})
 
 
+def test_sample_gif_every_n_steps(data, tmp_path, embedding_cache):
+    records, mean, std = data
+    train(run_config_from_dict(_run(sample_every=2)), records, mean, std, tmp_path / "r", cache_dir=embedding_cache)
+    gifs = sorted(p.name for p in (tmp_path / "r" / "samples").iterdir())
+    assert gifs == ["step-0000002.gif", "step-0000004.gif"]
+    from PIL import Image
+
+    with Image.open(tmp_path / "r" / "samples" / gifs[0]) as im:
+        assert im.n_frames == 64  # min(max_frames, 120) frames
+
+
 def test_warmup_schedule():
     cfg = run_config_from_dict(_run(lr=1e-3, warmup_steps=4)).train
     assert [lr_at(s, cfg) for s in range(6)] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3])

@@ -55,6 +55,7 @@ class OptimConfig:
     checkpoint_every: int = 5000
     log_every: int = 50
     amp: bool = True  # bfloat16 autocast on CUDA; ignored on CPU
+    sample_every: int = 0  # write samples/step-XXXXXXX.gif from the EMA weights every N steps (0: never)
 
 
 @dataclass
@@ -383,6 +384,8 @@ def train(
                                              **{f"loss_{k}": round(v, 6) for k, v in losses.items()}})  # fmt: skip
             if on_step is not None:
                 on_step(report)
+        if run.train.sample_every and step % run.train.sample_every == 0 and dist.is_main:
+            _write_sample_gif(out_dir, run, schedule, ema, dataset, tables, step, device)
         if step % run.train.checkpoint_every == 0 or step == end:
             if dist.is_main:
                 wall = elapsed_before + time.perf_counter() - t_start
@@ -391,6 +394,27 @@ def train(
                 torch.distributed.barrier()
     wall = elapsed_before + time.perf_counter() - t_start
     return TrainResult(model_dir, step, losses.get("total", math.nan), wall, start_step)
+
+
+@torch.no_grad()
+def _write_sample_gif(out_dir: Path, run: RunConfig, schedule, ema, dataset, tables, step: int, device: str) -> None:
+    """A progress preview: the first training clip's texts, sampled (DDIM-20, seed 0) from the EMA weights."""
+    from .diffusion.sampler import SamplingOptions, sample
+    from .motion.features import denormalize, features_to_joints
+    from .motion.render import write_gif
+
+    rec = dataset.records[0]
+    high_text, low_text = rec["high"][0], rec["low"] or None
+    model = MotionDenoiser(run.model).to(device)
+    model.load_state_dict(ema)
+    high, low = tables.lookup([high_text], [low_text])
+    frames = min(run.model.max_frames, 120)
+    x = sample(model, schedule, high.to(device), None if low is None else low.to(device),
+               torch.tensor([frames]), SamplingOptions(steps=20), torch.Generator().manual_seed(0))  # fmt: skip
+    joints = features_to_joints(denormalize(x[0].cpu().numpy(), dataset.mean, dataset.std))
+    title = f"step {step}: {high_text}" + (f" | {low_text}" if low_text else "")
+    (out_dir / "samples").mkdir(parents=True, exist_ok=True)
+    write_gif(out_dir / "samples" / f"step-{step:07d}.gif", joints, title=title, overwrite=True)
 
 
 def _all_reduce_mean(values: dict[str, float]) -> dict[str, float]:
