@@ -79,6 +79,11 @@ data_app = typer.Typer(help="Build training data: the dual-text dataset from Hum
 app.add_typer(data_app, name="data")
 index_app = typer.Typer(help="The retrieval index of training (high, low) text pairs.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
+evaluate_app = typer.Typer(
+    help="Evaluate a model with the standard text-to-motion metrics (or train an evaluator).",
+    invoke_without_command=True,
+)
+app.add_typer(evaluate_app, name="evaluate")
 
 
 def _version_callback(value: bool) -> None:
@@ -650,7 +655,7 @@ def generate_cmd(
         if as_json:
             typer.echo(json.dumps({"high": job.high, "low": job.low, "low_source": job.low_source, "seed": job.seed,
                                    "frames": int(record.features.shape[0]), "model": record.model,
-                                   "steps": sampling.steps, "guidance": sampling.guidance,
+                                   "steps": sampling.steps, "sampler": sampling.sampler, "guidance": sampling.guidance,
                                    "outputs": {k: str(v) for k, v in job.outputs.items()}}))  # fmt: skip
         else:
             for path in job.outputs.values():
@@ -742,6 +747,167 @@ def train_cmd(
                 f"{result.wall_seconds:.0f} s",
                 err=True,
             )
+
+
+# ----------------------------------------------------------------------------------------------- evaluate
+METRIC_LABELS = {"r_precision_top1": "R@1", "r_precision_top2": "R@2", "r_precision_top3": "R@3", "fid": "FID",
+                 "mm_dist": "MM-Dist", "diversity": "Diversity", "multimodality": "MModality"}  # fmt: skip
+
+
+@evaluate_app.callback()
+def evaluate_cmd(
+    ctx: typer.Context,
+    model: Path | None = typer.Option(None, "--model", help="Model directory or training run [default: embedded]."),
+    data: Path | None = typer.Option(None, "--data", help="Dataset JSONL from `motiongpt data prepare`.",
+                                     dir_okay=False),  # fmt: skip
+    evaluator: Path | None = typer.Option(None, "--evaluator", help="Evaluator directory [default: the one shipped "
+                                          "beside the embedded model]."),  # fmt: skip
+    split: str = typer.Option("test", "--split", help="Dataset split to evaluate on."),
+    replications: int = typer.Option(20, "--replications", "-r", help="Independent repetitions (95% CI)."),
+    low_source: str = typer.Option("gt", "--low-source", help="gt | prompt | none: the low-level text used."),
+    steps: int = typer.Option(50, "--steps", help="Denoising steps."),
+    guidance: float = typer.Option(2.5, "--guidance", help="Classifier-free guidance scale."),
+    limit: int | None = typer.Option(None, "--limit", help="Clips per replication [default: the whole split]."),
+    mm_texts: int = typer.Option(0, "--mm-texts", help="Texts for MultiModality (0: skip; the field uses 100)."),
+    mm_repeats: int = typer.Option(30, "--mm-repeats", help="Motions per MultiModality text."),
+    seed: int = typer.Option(0, "--seed", help="Everything random derives from it."),
+    index: Path | None = typer.Option(None, "--index", help="Retrieval index for --low-source prompt."),
+    real_only: bool = typer.Option(False, "--real-only", help="Only the real-motion row (no model)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the results as JSON to this file ('-': "
+                                         "stdout)."),  # fmt: skip
+    fail_if: list[str] = typer.Option([], "--fail-if", help='Exit 1 when a condition holds, e.g. "fid>0.5", "r1<0.3" '
+                                      "(repeatable)."),  # fmt: skip
+) -> None:
+    """Evaluate a model: R-precision, FID, MM-Dist, Diversity (and MultiModality) against real motion."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .atomic import atomic_write_text
+    from .data.prepare import load_dataset
+    from .evaluation.learned import load_evaluator
+    from .evaluation.runner import EvalOptions, evaluate, failed_gates, parse_gate
+    from .text.encoders import load_encoder
+
+    state = _state(ctx)
+    if data is None:
+        raise typer.BadParameter("is required", param_hint="--data")
+    if replications < 1:
+        raise typer.BadParameter("must be at least 1", param_hint="--replications")
+    if low_source not in ("gt", "prompt", "none"):
+        raise typer.BadParameter("must be gt, prompt or none", param_hint="--low-source")
+    if limit is not None and limit < 32:
+        raise typer.BadParameter("must be at least 32 (R-precision uses batches of 32)", param_hint="--limit")
+    if mm_texts < 0 or mm_repeats < 10:
+        raise typer.BadParameter("--mm-texts must be >= 0 and --mm-repeats >= 10")
+    gates = [parse_gate(text) for text in fail_if]
+    device = resolve_device(state.settings["device"])
+    ev_path = evaluator or default_asset("evaluator/config.json")
+    if ev_path is None:
+        raise MotionGPTError("no evaluator given and none is embedded", hint="pass --evaluator DIR")
+    ev = load_evaluator(ev_path if evaluator else ev_path.parent, device=device, cache_dir=cache_dir())
+    records, mean, std = load_dataset(data)
+    loaded, encoders, prompter = None, None, None
+    if not real_only:
+        loaded = load_default_or(model, device)
+        encoders = {"high": load_encoder(loaded.text.high_encoder, device="cpu", cache_dir=cache_dir())}
+        if loaded.model.config.conditioning == "dual":
+            encoders["low"] = load_encoder(loaded.text.low_encoder, device="cpu", cache_dir=cache_dir())
+        if low_source == "prompt":
+            prompter = make_prompter(state, index=index, backend=None, k=None, model=None, base_url=None,
+                                     temperature=None, no_cache=False)  # fmt: skip
+    options = EvalOptions(split=split, replications=replications, low_source=low_source, steps=steps,
+                          guidance=guidance, limit=limit, mm_texts=mm_texts, mm_repeats=mm_repeats, seed=seed)
+    progress = None
+    if show_progress(state):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        progress = Progress(TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                            transient=True)  # fmt: skip
+        progress.start()
+        task = progress.add_task("eval", total=None)
+    try:
+        result = evaluate(loaded, records, mean, std, ev, options, prompter=prompter, device=device,
+                          encoders=encoders,
+                          on_progress=(lambda d, t: progress.update(task, completed=d, total=t)) if progress else None)
+    finally:
+        if progress is not None:
+            progress.stop()
+    payload = result.to_json()
+    payload["model"] = None if loaded is None else loaded.name
+    payload["evaluator"] = ev.name
+    if json_out is not None:
+        text = json.dumps(payload, indent=1)
+        if str(json_out) == "-":
+            typer.echo(text)
+        else:
+            atomic_write_text(json_out, text + "\n")
+    if str(json_out) != "-" and not state.quiet:
+        _print_eval_table(result, payload)
+    failures = failed_gates(result, gates)
+    if failures:
+        raise MotionGPTError("quality gate failed: " + "; ".join(failures))
+
+
+def _print_eval_table(result, payload) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    metrics = [m for m in METRIC_LABELS if any(m in row for row in result.rows.values())]
+    table = Table(title=f"{payload['model'] or 'real motion'} on {payload['split']} ({result.clips} clips x "
+                        f"{payload['replications']} replications, low-level: {payload['low_source']}, "
+                        f"evaluator {payload['evaluator']})")  # fmt: skip
+    table.add_column("")
+    for m in metrics:
+        table.add_column(METRIC_LABELS[m], justify="right")
+    for name, row in result.rows.items():
+        table.add_row(name, *[f"{row[m][0]:.3f} ±{row[m][1]:.3f}" if m in row else "-" for m in metrics])
+    Console(width=160).print(table)
+
+
+@evaluate_app.command("train-evaluator")
+def train_evaluator_cmd(
+    ctx: typer.Context,
+    data: Path = typer.Option(..., "--data", help="Dataset JSONL from `motiongpt data prepare`.", dir_okay=False),
+    out: Path = typer.Option(..., "--output", "-o", help="Evaluator directory to write."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="TOML with an [evaluator] table (sizes, steps, "
+                                       "lr, text_encoder, ...)."),  # fmt: skip
+    steps: int | None = typer.Option(None, "--steps", help="Training steps (overrides the config)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing evaluator directory."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+) -> None:
+    """Train a contrastive evaluator (T2M motion encoder + a sentence-embedding text side) for any dataset."""
+    from .data.prepare import load_dataset
+    from .evaluation.learned import EvaluatorConfig, train_evaluator
+    from .settings import tomllib
+
+    state = _state(ctx)
+    if out.exists() and not overwrite:
+        raise MotionGPTError(f"{out} already exists", hint="pass --overwrite, or another -o folder")
+    values: dict = {}
+    if config is not None:
+        try:
+            values = tomllib.loads(config.read_text(encoding="utf-8")).get("evaluator", {})
+        except FileNotFoundError:
+            raise MotionGPTError(f"evaluator config not found: {config}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise MotionGPTError(f"{config}: invalid TOML: {exc}") from None
+    if steps is not None:
+        values["steps"] = steps
+    cfg = EvaluatorConfig.from_dict(values)
+    records, mean, std = load_dataset(data)
+    device = resolve_device(state.settings["device"])
+    last = {"t": 0.0}
+
+    def on_step(step: int, loss: float) -> None:
+        import time as _time
+
+        if not state.quiet and (_time.monotonic() - last["t"] > 10 or step == cfg.steps):
+            last["t"] = _time.monotonic()
+            typer.echo(f"step {step}/{cfg.steps} loss {loss:.4f}", err=True)
+
+    result = train_evaluator(records, mean, std, out, cfg, device=device, cache_dir=cache_dir(), on_step=on_step)
+    summary = {"evaluator": str(result.path), "steps": result.steps, "final_loss": round(result.final_loss, 5),
+               "seconds": round(result.seconds, 1), "validation": result.val}  # fmt: skip
+    typer.echo(json.dumps(summary) if as_json else f"wrote {result.path}: val {result.val}")
 
 
 def main() -> None:

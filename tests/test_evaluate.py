@@ -1,0 +1,149 @@
+"""`motiongpt evaluate` and `motiongpt evaluate train-evaluator` on a tiny corpus, model and evaluator."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from conftest import TINY_RUN
+from motiongpt_cli.cli import app
+from motiongpt_cli.data.corpus import generate_corpus
+from motiongpt_cli.data.prepare import load_dataset, prepare_dataset
+from motiongpt_cli.errors import MotionGPTError
+from motiongpt_cli.evaluation.learned import (
+    EvaluatorConfig,
+    contrastive_loss,
+    load_evaluator,
+    train_evaluator,
+    validation_metrics,
+)
+from motiongpt_cli.evaluation.runner import parse_gate
+from motiongpt_cli.training import run_config_from_dict, train
+
+runner = CliRunner()
+TINY_EVALUATOR = {"movement_size": 16, "motion_hidden": 32, "embed_size": 16, "steps": 30, "batch_size": 8,
+                  "lr": 1e-3}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """A corpus whose test split has at least 32 clips (R-precision's batch)."""
+    root = tmp_path_factory.mktemp("eval-corpus")
+    generate_corpus(root / "synth", clips=120, seed=5, workers=1, max_seconds=4.0)
+    prepare_dataset(root / "synth", root / "synth", root / "dataset.jsonl")
+    return root / "dataset.jsonl"
+
+
+@pytest.fixture(scope="module")
+def trained(corpus, tmp_path_factory, embedding_cache):
+    root = tmp_path_factory.mktemp("eval-models")
+    records, mean, std = load_dataset(corpus)
+    ev = train_evaluator(records, mean, std, root / "evaluator", EvaluatorConfig(**TINY_EVALUATOR),
+                         cache_dir=embedding_cache)  # fmt: skip
+    model = train(run_config_from_dict(copy.deepcopy(TINY_RUN)), records, mean, std, root / "run",
+                  cache_dir=embedding_cache)  # fmt: skip
+    return ev, model.model_dir
+
+
+def test_contrastive_loss_by_hand():
+    text = torch.tensor([[0.0, 0.0], [10.0, 0.0]])
+    motion = torch.tensor([[1.0, 0.0], [10.0, 0.0]])
+    # positives: d = 1 and 0; negatives (shift 1): text0-motion1 d = 10 -> 0, text1-motion0 d = 9 -> (10-9)^2 = 1
+    assert contrastive_loss(text, motion, 1).item() == pytest.approx((1 + 0 + 0 + 1) / 4)
+
+
+def test_trained_evaluator_round_trips_and_separates_pairs(trained, corpus, embedding_cache):
+    result, _ = trained
+    cfg = json.loads((result.path / "config.json").read_text())
+    assert cfg["kind"] == "evaluator" and cfg["evaluator"]["embed_size"] == 16
+    assert result.val == {"clips": cfg["validation"]["clips"]}  # too few val clips here for batches of 32
+    ev = load_evaluator(result.path, cache_dir=embedding_cache)
+    records, mean, std = load_dataset(corpus)
+    val = validation_metrics(ev, records, mean, std, split="test")
+    assert val["clips"] >= 32 and len(val["r_precision"]) == 3 and val["matching_score"] > 0
+    rec = next(r for r in records if r["split"] == "test")
+    feats = np.load(rec["motion"])[rec["start"] : rec["end"]]
+    a = ev.encode_motion([feats[:80], feats[:40]])
+    assert a.shape == (2, 16) and ev.encode_text(["a person walks"]).shape == (1, 16)
+    np.testing.assert_allclose(ev.encode_motion([feats[:40]])[0], a[1], rtol=1e-4, atol=1e-5)  # batch-independent
+    with pytest.raises(MotionGPTError, match="not an evaluator"):
+        load_evaluator(result.path.parent / "nowhere")
+
+
+def test_gate_parsing():
+    g = parse_gate("fid>0.5")
+    assert (g.metric, g.op, g.threshold) == ("fid", ">", 0.5) and g.holds(0.6) and not g.holds(0.5)
+    assert parse_gate(" r1 <= 0.3 ").metric == "r_precision_top1"
+    for bad in ("fid", "fid>>1", "speed>3", "fid>abc"):
+        with pytest.raises(MotionGPTError):
+            parse_gate(bad)
+
+
+@pytest.fixture
+def ev_cli(trained, corpus, tmp_path, monkeypatch):
+    monkeypatch.setenv("MOTIONGPT_HOME", str(tmp_path / "home"))
+    ev, model = trained
+    return ["--no-config", "evaluate", "--model", str(model), "--data", str(corpus), "--evaluator", str(ev.path),
+            "--replications", "2", "--steps", "3", "--limit", "32"]  # fmt: skip
+
+
+def test_evaluate_is_deterministic_and_reports_both_rows(ev_cli, tmp_path):
+    r1 = runner.invoke(app, [*ev_cli, "--json", str(tmp_path / "a.json")])
+    assert r1.exit_code == 0, r1.output
+    a = json.loads((tmp_path / "a.json").read_text())
+    assert set(a["rows"]) == {"real", "generated"} and a["clips"] == 32 and a["replications"] == 2
+    gen, real = a["rows"]["generated"], a["rows"]["real"]
+    for row in (gen, real):
+        assert set(row) == {"r_precision_top1", "r_precision_top2", "r_precision_top3", "fid", "mm_dist",
+                            "diversity"}  # fmt: skip
+        assert 0 <= row["r_precision_top1"]["mean"] <= row["r_precision_top2"]["mean"] <= row["r_precision_top3"][
+            "mean"] <= 1
+    assert real["fid"]["mean"] < gen["fid"]["mean"]  # a 4-step tiny model is far from real motion
+    r2 = runner.invoke(app, [*ev_cli, "--json", str(tmp_path / "b.json")])
+    assert r2.exit_code == 0 and json.loads((tmp_path / "b.json").read_text()) == a
+    assert "R@1" in r1.output and "generated" in r1.output
+
+
+def test_fail_if_names_the_failing_condition(ev_cli, tmp_path):
+    ok = runner.invoke(app, [*ev_cli, "--replications", "1", "--fail-if", "fid>1e9", "--fail-if", "r3<-1"])
+    assert ok.exit_code == 0, ok.output
+    bad = runner.invoke(app, [*ev_cli, "--replications", "1", "--fail-if", "fid>0", "--json", "-"])
+    assert bad.exit_code == 1 and "quality gate failed: fid = " in bad.stderr and "> 0" in bad.stderr
+    assert json.loads(bad.stdout)["rows"]["generated"]["fid"]["mean"] > 0  # the results are still printed
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--limit", "8"], "at least 32"),
+        (["--low-source", "llm"], "gt, prompt or none"),
+        (["--fail-if", "speed>1"], "unknown metric"),
+        (["--replications", "0"], "at least 1"),
+        (["--split", "nosuch"], "R-precision needs at least 32"),
+    ],
+)
+def test_evaluate_bad_input(ev_cli, extra, message):
+    r = runner.invoke(app, [*ev_cli, *extra])
+    assert r.exit_code in (1, 2) and message in r.output and "Traceback" not in r.output
+
+
+def test_train_evaluator_cli(corpus, tmp_path, monkeypatch):
+    monkeypatch.setenv("MOTIONGPT_HOME", str(tmp_path / "home"))
+    cfg = tmp_path / "ev.toml"
+    cfg.write_text("[evaluator]\n" + "\n".join(f"{k} = {v}" for k, v in TINY_EVALUATOR.items()) + "\n")
+    base = ["--no-config", "evaluate", "train-evaluator", "--data", str(corpus), "-c", str(cfg), "-o",
+            str(tmp_path / "ev")]  # fmt: skip
+    r = runner.invoke(app, [*base, "--steps", "5", "--json"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["steps"] == 5 and (tmp_path / "ev" / "model.safetensors").is_file()
+    r = runner.invoke(app, base)
+    assert r.exit_code == 1 and "already exists" in r.output
+    cfg.write_text("[evaluator]\nwidth = 3\n")
+    r = runner.invoke(app, [*base, "--overwrite"])
+    assert r.exit_code == 1 and "unknown evaluator settings: width" in r.output
