@@ -89,14 +89,17 @@ class SentenceEvaluator:
     kind = "sentence"
 
     def __init__(self, net: SentenceEvaluatorNet, cfg: EvaluatorConfig, mean, std, *, path: Path | None = None,
-                 device: str = "cpu", cache_dir: Path | None = None) -> None:  # fmt: skip
+                 device: str = "cpu", cache_dir: Path | None = None, label: str | None = None) -> None:  # fmt: skip
         self.net, self.cfg, self.path, self.device = net.to(device).eval(), cfg, path, device
+        self.label = label
         self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
         self.cache_dir = cache_dir
         self._encoder = None
 
     @property
     def name(self) -> str:
+        if self.label:
+            return self.label
         return f"sentence:{self.path.name}" if self.path is not None else "sentence"
 
     def sentence_embeddings(self, texts: list[str]) -> np.ndarray:
@@ -153,7 +156,7 @@ def load_evaluator(path: Path, *, device: str = "cpu", cache_dir: Path | None = 
     except (OSError, RuntimeError) as exc:
         raise MotionGPTError(f"{path}: evaluator weights do not load ({str(exc).splitlines()[0]})") from None
     return SentenceEvaluator(net, cfg, stats["mean"].numpy(), stats["std"].numpy(), path=path, device=device,
-                             cache_dir=cache_dir)  # fmt: skip
+                             cache_dir=cache_dir, label=config.get("name"))  # fmt: skip
 
 
 @dataclass
