@@ -257,7 +257,7 @@ def test_prompter_falls_back_on_garbage_with_a_warning(llm, small_index):
     (result,) = p.run(["a person waves"], n=2, seed=0)
     assert result.backend == "retrieval (fallback)" and len(result.lows) == 2
     assert set(result.lows) <= {ex.low for ex in result.examples}
-    assert len(warnings) == 1 and "not an action list" in warnings[0] or "nothing usable" in warnings[0]
+    assert len(warnings) == 1 and ("not an action list" in warnings[0] or "nothing usable" in warnings[0])
     strict = Prompter(index, encoder, backend="openai", chat=_chat(llm.url), k=5, on_error="fail")
     with pytest.raises(GarbageAnswerError):
         strict.run(["a person waves"], n=1, seed=0)

@@ -800,10 +800,12 @@ def evaluate_cmd(
         raise typer.BadParameter("--mm-texts must be >= 0 and --mm-repeats >= 10")
     gates = [parse_gate(text) for text in fail_if]
     device = resolve_device(state.settings["device"])
-    ev_path = evaluator or default_asset("evaluator/config.json")
-    if ev_path is None:
-        raise MotionGPTError("no evaluator given and none is embedded", hint="pass --evaluator DIR")
-    ev = load_evaluator(ev_path if evaluator else ev_path.parent, device=device, cache_dir=cache_dir())
+    if evaluator is None:
+        shipped = default_asset("evaluator/config.json")
+        if shipped is None:
+            raise MotionGPTError("no evaluator given and none is embedded", hint="pass --evaluator DIR")
+        evaluator = shipped.parent
+    ev = load_evaluator(evaluator, device=device, cache_dir=cache_dir())
     records, mean, std = load_dataset(data)
     loaded, encoders, prompter = None, None, None
     if not real_only:

@@ -26,7 +26,7 @@ from torch import nn
 from ..checkpoint import CONFIG, NORMALIZATION, WEIGHTS, write_model_dir
 from ..errors import MotionGPTError
 from .metrics import matching_score, r_precision
-from .t2m import MAX_MOTION_LEN, MotionEncoderBiGRUCo, MovementConvEncoder
+from .t2m import MotionEncoderBiGRUCo, MovementConvEncoder, pad_normalised
 
 MARGIN = 10.0
 
@@ -89,12 +89,13 @@ class SentenceEvaluator:
     kind = "sentence"
 
     def __init__(self, net: SentenceEvaluatorNet, cfg: EvaluatorConfig, mean, std, *, path: Path | None = None,
-                 device: str = "cpu", cache_dir: Path | None = None, label: str | None = None) -> None:  # fmt: skip
+                 device: str = "cpu", cache_dir: Path | None = None, label: str | None = None,
+                 encoder=None) -> None:  # fmt: skip
         self.net, self.cfg, self.path, self.device = net.to(device).eval(), cfg, path, device
         self.label = label
         self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
         self.cache_dir = cache_dir
-        self._encoder = None
+        self._encoder = encoder  # the frozen sentence encoder, loaded on first use when not given
 
     @property
     def name(self) -> str:
@@ -122,17 +123,6 @@ class SentenceEvaluator:
             x, lengths = pad_normalised(chunk, self.mean, self.std)
             out.append(self.net.motion(x.to(self.device), lengths).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, self.cfg.embed_size), np.float32)
-
-
-def pad_normalised(features: list[np.ndarray], mean: np.ndarray, std: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    lengths = torch.tensor([len(f) for f in features])
-    if len(features) and int(lengths.min()) < 4:
-        raise MotionGPTError("evaluators need motions of at least 4 frames")
-    T = max([MAX_MOTION_LEN, *[len(f) for f in features]])
-    batch = np.zeros((len(features), T, 263), dtype=np.float32)
-    for i, f in enumerate(features):
-        batch[i, : len(f)] = (np.asarray(f, np.float32) - mean) / std
-    return torch.from_numpy(batch), lengths
 
 
 def load_evaluator(path: Path, *, device: str = "cpu", cache_dir: Path | None = None) -> SentenceEvaluator:
@@ -200,8 +190,7 @@ def train_evaluator(
     start = time.perf_counter()
     loss_value = float("nan")
     for step in range(cfg.steps):
-        epoch, offset = divmod(step * cfg.batch_size, len(train_set))
-        train_set.set_epoch(epoch)
+        train_set.set_epoch(step)  # fresh crops and captions every step
         ids = rng.choice(len(train_set), cfg.batch_size, replace=False)
         items = [train_set[int(i)] for i in ids]
         x = torch.stack([it["motion"] for it in items]).to(device)
@@ -217,8 +206,8 @@ def train_evaluator(
         if on_step is not None:
             on_step(step + 1, loss_value)
     seconds = time.perf_counter() - start
-    evaluator = SentenceEvaluator(net, cfg, train_set.mean, train_set.std, device=device, cache_dir=cache_dir)
-    evaluator._encoder = encoder
+    evaluator = SentenceEvaluator(net, cfg, train_set.mean, train_set.std, device=device, cache_dir=cache_dir,
+                                  encoder=encoder)
     val = validation_metrics(evaluator, records, mean, std, seed=cfg.seed)
     config = {"kind": "evaluator", "evaluator": dataclasses.asdict(cfg),
               "training": {"steps": cfg.steps, "final_loss": round(loss_value, 5), "seconds": round(seconds, 1)},

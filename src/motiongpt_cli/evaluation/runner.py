@@ -124,8 +124,9 @@ def evaluate(
         raise MotionGPTError(f"unknown low-level source {options.low_source!r} (gt, prompt or none)")
     if options.low_source == "prompt" and prompter is None and loaded is not None:
         raise MotionGPTError("--low-source prompt needs a retrieval index or an LLM")
-    probe = DualTextDataset(records, mean, std, split=options.split, low_source="gt")
-    n_all = len(probe)
+    # one dataset (motions read once); each replication draws its crops and captions through two fresh epochs
+    ds = DualTextDataset(records, mean, std, split=options.split, low_source="gt", seed=options.seed)
+    n_all = len(ds)
     n = min(n_all, options.limit) if options.limit else n_all
     if n < 32:
         raise MotionGPTError(f"the {options.split} split has {n} usable clips; R-precision needs at least 32")
@@ -135,19 +136,17 @@ def evaluate(
     rows: dict[str, list[dict[str, float]]] = {"real": [], "generated": []} if loaded is not None else {"real": []}
     for r in range(options.replications):
         rng = np.random.default_rng([options.seed, r])
-        ds_a = DualTextDataset(records, mean, std, split=options.split, low_source="gt", seed=options.seed * 7919 + r)
-        ds_b = DualTextDataset(records, mean, std, split=options.split, low_source="gt",
-                               seed=options.seed * 7919 + r + 100_003)  # fmt: skip
         chosen = np.sort(rng.permutation(n_all)[:n])
-        items = [ds_a[int(i)] for i in chosen]
+        ds.set_epoch(2 * r)
+        items = [ds[int(i)] for i in chosen]
         order = rng.permutation(n)  # shuffled batches, as the evaluation loaders
         items = [items[i] for i in order]
-        real = [it["motion"][: it["length"]].numpy() * ds_a.std + ds_a.mean for it in items]
+        real = [_raw(ds, it) for it in items]
         captions = [it["high"] for it in items]
         text_emb = evaluator.encode_text(captions)
         real_emb = evaluator.encode_motion(real)
-        others = [ds_b[int(i)] for i in chosen]
-        real_b = evaluator.encode_motion([it["motion"][: it["length"]].numpy() * ds_b.std + ds_b.mean for it in others])
+        ds.set_epoch(2 * r + 1)  # an independent real draw: different crops and captions
+        real_b = evaluator.encode_motion([_raw(ds, ds[int(i)]) for i in chosen])
         rows["real"].append(_metrics(text_emb, real_emb, real_b, np.random.default_rng([options.seed, r, 1]),
                                      diversity_times=div_times))  # fmt: skip
         if loaded is None:
@@ -175,6 +174,11 @@ def evaluate(
         rows["generated"].append(metrics)
     summary = {name: {m: mean_ci([rep[m] for rep in reps]) for m in reps[0]} for name, reps in rows.items()}
     return EvalResult(summary, options, n, rows)
+
+
+def _raw(ds, item) -> np.ndarray:
+    """A dataset item's motion, cropped to its length and de-normalised."""
+    return item["motion"][: item["length"]].numpy() * ds.std + ds.mean
 
 
 def _lows(items, options: EvalOptions, prompter, seed: int) -> list[str | None]:

@@ -151,6 +151,19 @@ class WordVectorizer:
 # ------------------------------------------------------------------------------------------- the evaluator
 
 
+def pad_normalised(features: list[np.ndarray], mean: np.ndarray, std: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Raw ``(T_i, 263)`` motions -> z-normalised, zero-padded ``(N, max(196, T), 263)`` and the lengths."""
+    lengths = torch.tensor([len(f) for f in features])
+    if len(features) and int(lengths.min()) < 4:
+        raise MotionGPTError("evaluators need motions of at least 4 frames")
+    T = max([MAX_MOTION_LEN, *[len(f) for f in features]])
+    batch = np.zeros((len(features), T, 263), dtype=np.float32)
+    for i, f in enumerate(features):
+        batch[i, : len(f)] = (np.asarray(f, np.float32) - mean) / std
+    return torch.from_numpy(batch), lengths
+
+
+
 class T2MEvaluator:
     """``encode_text`` and ``encode_motion`` as the T2M evaluation code does (batch sorted by motion length)."""
 
@@ -170,14 +183,8 @@ class T2MEvaluator:
 
         Motions are zero-padded (in normalised space) to 196 frames before the movement encoder, as the official
         loaders do: its convolutions see the padding at each motion's end, so this changes the embedding."""
-        lengths = torch.tensor([len(f) for f in features])
-        if int(lengths.min()) < 4:
-            raise MotionGPTError("the T2M evaluator needs motions of at least 4 frames")
-        T = max(MAX_MOTION_LEN, int(lengths.max()))
-        batch = np.zeros((len(features), T, 263), dtype=np.float32)
-        for i, f in enumerate(features):
-            batch[i, : len(f)] = (f - self.mean) / self.std
-        x = torch.from_numpy(batch).to(self.device)
+        x, lengths = pad_normalised(features, self.mean, self.std)
+        x = x.to(self.device)
         movements = self.movement_encoder(x[..., :-4])
         return self.motion_encoder(movements, lengths // 4).cpu().numpy()
 
