@@ -85,3 +85,31 @@ def tiny_run() -> dict:
     import copy
 
     return copy.deepcopy(TINY_RUN)
+
+
+def write_t2m_evaluator(folder: Path, reference_dir: Path, *, seed: int = 0) -> dict:
+    """A randomly initialised T2M evaluator in the official download layout (``finest.tar`` with its optimiser
+    entries, the real ``t2m_mean``/``t2m_std``, and ``glove/`` with the real vocabulary pickles and random 300-d
+    vectors: the real vectors file is not redistributable). Returns the modules, for comparisons by hand."""
+    import torch
+
+    from motiongpt_cli.evaluation.t2m import MotionEncoderBiGRUCo, MovementConvEncoder, TextEncoderBiGRUCo
+
+    source = reference_dir / "t2m-evaluator"
+    if not source.is_dir():
+        pytest.skip(f"{source} not found")
+    torch.manual_seed(seed)
+    modules = {"text_encoder": TextEncoderBiGRUCo(), "motion_encoder": MotionEncoderBiGRUCo(),
+               "movement_encoder": MovementConvEncoder()}  # fmt: skip
+    state = {k: m.state_dict() for k, m in modules.items()}
+    state.update(opt_text_encoder={"state": {}, "param_groups": [{"lr": 1e-4, "params": [0, 1]}]},
+                 opt_motion_encoder={"state": {}, "param_groups": [{"lr": 1e-4, "params": [0]}]}, epoch=3, iter=42)
+    (folder / "glove").mkdir(parents=True, exist_ok=True)
+    torch.save(state, folder / "finest.tar")
+    for name in ("t2m_mean.npy", "t2m_std.npy"):
+        (folder / name).write_bytes((source / name).read_bytes())
+    for name in ("our_vab_words.pkl", "our_vab_idx.pkl"):
+        (folder / "glove" / name).write_bytes((source / name).read_bytes())
+    vectors = np.random.default_rng(seed).standard_normal((4199, 300)).astype(np.float32)
+    np.save(folder / "glove" / "our_vab_data.npy", vectors)
+    return modules

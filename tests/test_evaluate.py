@@ -10,7 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from conftest import TINY_RUN
+from conftest import TINY_RUN, write_t2m_evaluator
 from motiongpt_cli.cli import app
 from motiongpt_cli.data.corpus import generate_corpus
 from motiongpt_cli.data.prepare import load_dataset, prepare_dataset
@@ -22,7 +22,7 @@ from motiongpt_cli.evaluation.learned import (
     train_evaluator,
     validation_metrics,
 )
-from motiongpt_cli.evaluation.runner import parse_gate
+from motiongpt_cli.evaluation.runner import generated_count, parse_gate
 from motiongpt_cli.training import run_config_from_dict, train
 
 runner = CliRunner()
@@ -147,3 +147,91 @@ def test_train_evaluator_cli(corpus, tmp_path, monkeypatch):
     cfg.write_text("[evaluator]\nwidth = 3\n")
     r = runner.invoke(app, [*base, "--overwrite"])
     assert r.exit_code == 1 and "unknown evaluator settings: width" in r.output
+
+
+@pytest.fixture(scope="module")
+def t2m_dir(tmp_path_factory, reference_dir):
+    folder = tmp_path_factory.mktemp("t2m-evaluator")
+    write_t2m_evaluator(folder, reference_dir)
+    return folder
+
+
+def _run_json(args, path):
+    r = runner.invoke(app, [*args, "--json", str(path)])
+    assert r.exit_code == 0, r.output
+    return json.loads(path.read_text()), r.output
+
+
+def test_t2m_evaluator_with_both_protocols(ev_cli, t2m_dir, tmp_path):
+    args = [*ev_cli, "--evaluator", str(t2m_dir), "--replications", "1"]
+    standard, out = _run_json(args, tmp_path / "s.json")
+    legacy, _ = _run_json([*args, "--protocol", "legacy"], tmp_path / "l.json")
+    assert standard["evaluator"] == legacy["evaluator"] == "t2m"
+    assert (standard["protocol"], legacy["protocol"]) == ("standard", "legacy") and "standard protocol" in out
+    # real rows and every text-free metric agree; the legacy caption lengths change the text-motion distances
+    assert standard["rows"]["real"] == legacy["rows"]["real"]
+    for metric in ("fid", "diversity"):
+        assert standard["rows"]["generated"][metric] == legacy["rows"]["generated"][metric]
+    assert standard["rows"]["generated"]["mm_dist"] != legacy["rows"]["generated"]["mm_dist"]
+    assert standard["rows"]["real"]["fid"]["mean"] < standard["rows"]["generated"]["fid"]["mean"]
+
+
+def test_legacy_protocol_generates_at_most_1024_clips():
+    assert generated_count(5000, "legacy") == 1024 and generated_count(5000, "standard") == 5000
+    assert generated_count(300, "legacy") == 300
+
+
+def test_t2m_evaluator_errors(ev_cli, t2m_dir, corpus, tmp_path, trained):
+    no_tokens = tmp_path / "old.jsonl"
+    lines = [json.loads(line) for line in corpus.read_text().splitlines()]
+    for rec in lines:
+        rec.pop("tokens")
+        rec["motion"] = str((corpus.parent / rec["motion"]).resolve())
+    no_tokens.write_text("".join(json.dumps(rec) + "\n" for rec in lines))
+    cases = [
+        (["--data", str(no_tokens), "--evaluator", str(t2m_dir)], "word/POS tokens"),
+        (["--evaluator", str(t2m_dir), "--glove", str(tmp_path)], "missing the GloVe file"),
+        (["--evaluator", str(trained[0].path), "--glove", str(t2m_dir / "glove")], "--glove is for the T2M"),
+        (["--evaluator", str(tmp_path)], "neither an evaluator"),
+        (["--protocol", "mdm"], "standard or legacy"),
+    ]
+    for extra, message in cases:
+        r = runner.invoke(app, [*ev_cli, "--replications", "1", *extra])
+        assert r.exit_code in (1, 2) and message in r.output and "Traceback" not in r.output, (extra, r.output)
+    (t2m_dir / "glove").rename(tmp_path / "moved")
+    try:
+        r = runner.invoke(app, [*ev_cli, "--evaluator", str(t2m_dir)])
+        assert r.exit_code == 1 and "no GloVe vocabulary" in r.output
+    finally:
+        (tmp_path / "moved").rename(t2m_dir / "glove")
+
+
+class _Proposals:
+    """A prompter double: one distinct low-level text per requested proposal, and a record of the calls."""
+
+    def __init__(self):
+        self.calls = []
+
+    def run(self, queries, n=3, seed=None):
+        from types import SimpleNamespace
+
+        self.calls.append((list(queries), n))
+        return [SimpleNamespace(lows=[f"proposal {j} for {q}" for j in range(n)]) for q in queries]
+
+
+def test_multimodality_with_prompted_texts_draws_one_proposal_per_repeat(trained, corpus, embedding_cache):
+    from motiongpt_cli.checkpoint import load_model
+    from motiongpt_cli.evaluation.runner import EvalOptions, evaluate
+    from motiongpt_cli.text.encoders import load_encoder
+
+    ev, model_dir = trained
+    loaded = load_model(model_dir)
+    encoders = {side: load_encoder("minilm", cache_dir=embedding_cache) for side in ("high", "low")}
+    records, mean, std = load_dataset(corpus)
+    prompter = _Proposals()
+    options = EvalOptions(replications=1, low_source="prompt", steps=2, limit=32, mm_texts=2, mm_repeats=10)
+    result = evaluate(loaded, records, mean, std, load_evaluator(ev.path, cache_dir=embedding_cache), options,
+                      prompter=prompter, encoders=encoders)  # fmt: skip
+    assert [n for _, n in prompter.calls] == [1, 10]  # one text per clip, then ten per MultiModality caption
+    assert len(prompter.calls[0][0]) == 32 and len(prompter.calls[1][0]) == 2
+    assert result.rows["generated"]["multimodality"][0] > 0

@@ -133,6 +133,8 @@ def test_alignment_rules(corpus):
     assert recs["000000"]["low"] == "step forward, kick high with left leg, stand"
     assert recs["000000@20-60"]["low"] == "step forward, kick high with left leg"
     assert recs["000000@20-60"]["high"] == ["the person kicks"]
+    assert recs["000000@20-60"]["tokens"] == ["the/DET person/NOUN kick/VERB"]  # parallel to high
+    assert recs["000000"]["tokens"] == ["a/DET person/NOUN"]
     assert (recs["000000@20-60"]["start"], recs["000000@20-60"]["end"]) == (20, 60)
     # a sequence without frame labels contributes its sequence labels
     assert recs["000015"]["low"] == "walk" and recs["000015"]["split"] == "test"
@@ -227,6 +229,25 @@ def test_items_crop_normalise_pad_and_mask(records, corpus):
     assert full["012314"] == {168, 164}  # 171 frames: 42 units, or 41 with probability 1/3
     batch = collate([ds[0], ds[1]])
     assert batch["motion"].shape == (2, 196, 263) and batch["length"].dtype.__str__() == "torch.int64"
+
+
+def test_items_carry_the_drawn_captions_tokens(records):
+    mean, std = np.zeros(263, np.float32), np.ones(263, np.float32)
+    recs = [dict(r, high=["first caption", "second caption"], tokens=["first/ADJ caption/NOUN", ""])
+            if r["split"] == "train" else r for r in records]  # fmt: skip
+    ds = DualTextDataset(recs, mean, std, split="train")
+    seen = set()
+    for epoch in range(8):
+        ds.set_epoch(epoch)
+        for i in range(len(ds)):
+            item = ds[i]
+            expected = ["first/ADJ", "caption/NOUN"] if item["high"] == "first caption" else None  # "" -> None
+            assert item["tokens"] == expected
+            seen.add(item["high"])
+    assert seen == {"first caption", "second caption"}
+    old = [{k: v for k, v in r.items() if k != "tokens"} for r in records]  # datasets prepared before tokens
+    assert DualTextDataset(old, mean, std, split="train")[0]["tokens"] is None
+    assert collate([ds[0], ds[1]])["tokens"] == [ds[0]["tokens"], ds[1]["tokens"]]
 
 
 def test_fallback_records_use_their_caption_and_items_are_reproducible(records):

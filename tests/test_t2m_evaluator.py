@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import write_t2m_evaluator
 from motiongpt_cli.errors import MotionGPTError
 from motiongpt_cli.evaluation.t2m import (
     POS_CATEGORIES,
@@ -15,6 +16,7 @@ from motiongpt_cli.evaluation.t2m import (
     MovementConvEncoder,
     TextEncoderBiGRUCo,
     WordVectorizer,
+    find_t2m_files,
     load_t2m_evaluator,
     safe_load_pickle,
 )
@@ -61,23 +63,18 @@ def test_architecture_matches_the_official_state_dict_layout():
 
 
 @pytest.fixture
-def glove(tmp_path, evaluator_dir):
-    """The real vocabulary pickles with random 300-d vectors (the real vectors file is not redistributable)."""
-    for name in ("our_vab_words.pkl", "our_vab_idx.pkl"):
-        (tmp_path / name).write_bytes((evaluator_dir / name).read_bytes())
-    np.save(tmp_path / "our_vab_data.npy", np.random.default_rng(0).standard_normal((4199, 300)).astype(np.float32))
-    return tmp_path
+def official(tmp_path, reference_dir):
+    return tmp_path / "t2m", write_t2m_evaluator(tmp_path / "t2m", reference_dir)
 
 
 @pytest.fixture
-def checkpoint(tmp_path):
-    modules = _modules()
-    state = {k: m.state_dict() for k, m in modules.items()}
-    state.update(opt_text_encoder={"state": {}, "param_groups": [{"lr": 1e-4, "params": [0, 1]}]},
-                 opt_motion_encoder={"state": {}, "param_groups": [{"lr": 1e-4, "params": [0]}]}, epoch=3, iter=42)
-    path = tmp_path / "finest.tar"
-    torch.save(state, path)
-    return path, modules
+def glove(official):
+    return official[0] / "glove"
+
+
+@pytest.fixture
+def checkpoint(official):
+    return official[0] / "finest.tar", official[1]
 
 
 def test_real_vocabulary_reads_with_the_restricted_unpickler(evaluator_dir, tmp_path):
@@ -151,3 +148,42 @@ def test_bad_checkpoints_are_clear_errors(tmp_path, checkpoint, evaluator_dir):
         load_t2m_evaluator(tmp_path / "none.tar", evaluator_dir)
     with pytest.raises(MotionGPTError, match="t2m_mean"):
         load_t2m_evaluator(path, tmp_path)
+
+
+def test_batches_of_32_give_the_same_embeddings(checkpoint, evaluator_dir, glove):
+    ev = load_t2m_evaluator(checkpoint[0], evaluator_dir, glove)
+    rng = np.random.default_rng(1)
+    feats = [rng.standard_normal((int(n), 263)).astype(np.float32) for n in rng.integers(10, 50, size=40) * 4]
+    together = ev.encode_motion(feats)  # two batches: 32 + 8
+    alone = np.concatenate([ev.encode_motion([f]) for f in feats[30:34]])
+    assert together.shape == (40, 512)
+    np.testing.assert_allclose(together[30:34], alone, rtol=1e-4, atol=1e-4)
+    with pytest.raises(MotionGPTError, match="word/POS tokens"):
+        ev.encode_captions(["a man walks"], [None])
+    np.testing.assert_array_equal(ev.encode_captions(["x"], [["a/DET", "man/NOUN"]]),
+                                  ev.encode_text([["a/DET", "man/NOUN"]]))  # fmt: skip
+
+
+def test_official_download_layouts_are_found(tmp_path, official):
+    flat, _ = official
+    assert find_t2m_files(flat) == (flat / "finest.tar", flat, flat / "glove")
+    assert find_t2m_files(flat / "finest.tar") == (flat / "finest.tar", flat, flat / "glove")
+    # MDM: t2m/text_mot_match/model/finest.tar, t2m/Comp_v6_KLD01/meta/mean.npy, and glove/ beside t2m/
+    root = tmp_path / "mdm"
+    (root / "t2m/text_mot_match/model").mkdir(parents=True)
+    (root / "t2m/Comp_v6_KLD01/meta").mkdir(parents=True)
+    (root / "t2m/text_mot_match/model/finest.tar").write_bytes((flat / "finest.tar").read_bytes())
+    for name in ("mean", "std"):
+        (root / f"t2m/Comp_v6_KLD01/meta/{name}.npy").write_bytes((flat / f"t2m_{name}.npy").read_bytes())
+    found = find_t2m_files(root / "t2m")
+    assert found == (root / "t2m/text_mot_match/model/finest.tar", root / "t2m/Comp_v6_KLD01/meta", None)
+    (root / "glove").symlink_to(flat / "glove")
+    assert find_t2m_files(root / "t2m")[2] == root / "t2m/../glove"
+    assert load_t2m_evaluator(*find_t2m_files(root / "t2m")).encode_text([["walk/VERB"]]).shape == (1, 512)
+    assert find_t2m_files(tmp_path / "mdm" / "t2m" / "Comp_v6_KLD01") is None
+    (flat / "t2m_mean.npy").unlink()
+    with pytest.raises(MotionGPTError, match="t2m_mean"):
+        find_t2m_files(flat)
+    (flat / "glove" / "our_vab_data.npy").unlink()
+    with pytest.raises(MotionGPTError, match="missing the GloVe file"):
+        WordVectorizer.load(flat / "glove")

@@ -760,8 +760,13 @@ def evaluate_cmd(
     model: Path | None = typer.Option(None, "--model", help="Model directory or training run [default: embedded]."),
     data: Path | None = typer.Option(None, "--data", help="Dataset JSONL from `motiongpt data prepare`.",
                                      dir_okay=False),  # fmt: skip
-    evaluator: Path | None = typer.Option(None, "--evaluator", help="Evaluator directory [default: the one shipped "
-                                          "beside the embedded model]."),  # fmt: skip
+    evaluator: Path | None = typer.Option(None, "--evaluator", help="An evaluator made by train-evaluator, or the "
+                                          "T2M evaluator (finest.tar or its folder) [default: the one shipped beside "
+                                          "the embedded model]."),  # fmt: skip
+    glove: Path | None = typer.Option(None, "--glove", help="GloVe folder (our_vab_*) for the T2M evaluator "
+                                      "[default: found beside it]."),  # fmt: skip
+    protocol: str = typer.Option("standard", "--protocol", help="standard (caption-length fix, whole split) or "
+                                 "legacy (MDM's original computation)."),  # fmt: skip
     split: str = typer.Option("test", "--split", help="Dataset split to evaluate on."),
     replications: int = typer.Option(20, "--replications", "-r", help="Independent repetitions (95% CI)."),
     low_source: str = typer.Option("gt", "--low-source", help="gt | prompt | none: the low-level text used."),
@@ -783,8 +788,7 @@ def evaluate_cmd(
         return
     from .atomic import atomic_write_text
     from .data.prepare import load_dataset
-    from .evaluation.learned import load_evaluator
-    from .evaluation.runner import EvalOptions, evaluate, failed_gates, parse_gate
+    from .evaluation.runner import PROTOCOLS, EvalOptions, evaluate, failed_gates, open_evaluator, parse_gate
     from .text.encoders import load_encoder
 
     state = _state(ctx)
@@ -794,6 +798,8 @@ def evaluate_cmd(
         raise typer.BadParameter("must be at least 1", param_hint="--replications")
     if low_source not in ("gt", "prompt", "none"):
         raise typer.BadParameter("must be gt, prompt or none", param_hint="--low-source")
+    if protocol not in PROTOCOLS:
+        raise typer.BadParameter("must be standard or legacy", param_hint="--protocol")
     if limit is not None and limit < 32:
         raise typer.BadParameter("must be at least 32 (R-precision uses batches of 32)", param_hint="--limit")
     if mm_texts < 0 or mm_repeats < 10:
@@ -805,7 +811,7 @@ def evaluate_cmd(
         if shipped is None:
             raise MotionGPTError("no evaluator given and none is embedded", hint="pass --evaluator DIR")
         evaluator = shipped.parent
-    ev = load_evaluator(evaluator, device=device, cache_dir=cache_dir())
+    ev = open_evaluator(evaluator, glove=glove, device=device, cache_dir=cache_dir())
     records, mean, std = load_dataset(data)
     loaded, encoders, prompter = None, None, None
     if not real_only:
@@ -817,7 +823,8 @@ def evaluate_cmd(
             prompter = make_prompter(state, index=index, backend=None, k=None, model=None, base_url=None,
                                      temperature=None, no_cache=False)  # fmt: skip
     options = EvalOptions(split=split, replications=replications, low_source=low_source, steps=steps,
-                          guidance=guidance, limit=limit, mm_texts=mm_texts, mm_repeats=mm_repeats, seed=seed)
+                          guidance=guidance, limit=limit, mm_texts=mm_texts, mm_repeats=mm_repeats, seed=seed,
+                          protocol=protocol)
     progress = None
     if show_progress(state):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -856,7 +863,7 @@ def _print_eval_table(result, payload) -> None:
     metrics = [m for m in METRIC_LABELS if any(m in row for row in result.rows.values())]
     table = Table(title=f"{payload['model'] or 'real motion'} on {payload['split']} ({result.clips} clips x "
                         f"{payload['replications']} replications, low-level: {payload['low_source']}, "
-                        f"evaluator {payload['evaluator']})")  # fmt: skip
+                        f"evaluator {payload['evaluator']}, {payload['protocol']} protocol)")  # fmt: skip
     table.add_column("")
     for m in metrics:
         table.add_column(METRIC_LABELS[m], justify="right")

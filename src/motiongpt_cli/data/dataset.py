@@ -29,7 +29,7 @@ class GroundTruthLeakError(MotionGPTError):
 
 
 class DualTextDataset(Dataset):
-    """Records -> ``{"motion", "mask", "length", "high", "low", "low_source", "id"}`` items.
+    """Records -> ``{"motion", "mask", "length", "high", "tokens", "low", "low_source", "id"}`` items.
 
     ``low_source``: ``"gt"`` gives each record's low-level text (the high caption for ``fallback`` records, as in
     the paper); ``"none"`` gives ``None`` (high-only conditioning); ``"auto"`` is ``"gt"`` for train/val and refuses
@@ -98,7 +98,10 @@ class DualTextDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         rec = self.records[index]
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        high = rec["high"][int(rng.integers(len(rec["high"])))]
+        which = int(rng.integers(len(rec["high"])))
+        high = rec["high"][which]
+        tokens = rec.get("tokens")
+        tokens = tokens[which].split() if tokens and which < len(tokens) and tokens[which] else None
         motion = self._motions[index]
         length = min(len(motion), self.max_frames)
         units = length // UNIT
@@ -120,6 +123,7 @@ class DualTextDataset(Dataset):
             "mask": torch.from_numpy(mask),
             "length": length,
             "high": high,
+            "tokens": tokens,  # the caption's word/POS tokens, None when the dataset has none
             "low": low,
             "low_source": rec["low_source"],
             "id": rec["id"],
@@ -133,6 +137,7 @@ def collate(items: list[dict]) -> dict:
         "mask": torch.stack([it["mask"] for it in items]),
         "length": torch.tensor([it["length"] for it in items], dtype=torch.long),
         "high": [it["high"] for it in items],
+        "tokens": [it["tokens"] for it in items],
         "low": [it["low"] for it in items],
         "low_source": [it["low_source"] for it in items],
         "id": [it["id"] for it in items],

@@ -6,6 +6,8 @@ Record fields::
     clip        HumanML3D clip id (M prefix = mirrored)
     split       train | val | test
     high        the high-level captions of this record (one is drawn per training item)
+    tokens      the captions' ``word/POS`` token strings from ``texts/*.txt``, parallel to ``high`` ("" when a
+                line has none); the standard T2M evaluator's text encoder reads these
     low         the low-level text; "" when low_source is "fallback"
     low_source  babel | synthetic | fallback
     motion      path of the feature file, relative to the JSONL file's folder
@@ -116,7 +118,7 @@ def build_records(
                 continue
             mirrored = clip.startswith("M")
             row = rows.get(clip[1:] if mirrored else clip)
-            groups: dict[tuple[int, int], list[str]] = {}
+            groups: dict[tuple[int, int], list[tuple[str, str]]] = {}
             for cap in captions:
                 if cap.whole_clip:
                     span = (0, frames)
@@ -125,8 +127,8 @@ def build_records(
                     if span[1] - span[0] < 2:
                         stats.skipped["empty caption segment"] += 1
                         continue
-                groups.setdefault(span, []).append(cap.text)
-            for (start, end), texts in groups.items():
+                groups.setdefault(span, []).append((cap.text, cap.tokens))
+            for (start, end), captions_here in groups.items():
                 low, source, sid = _low_text(
                     row, sequences, clip_frames=frames, start=start, end=end, mirrored=mirrored
                 )
@@ -135,7 +137,8 @@ def build_records(
                         "id": clip if (start, end) == (0, frames) else f"{clip}@{start}-{end}",
                         "clip": clip,
                         "split": split,
-                        "high": texts,
+                        "high": [text for text, _ in captions_here],
+                        "tokens": [tokens for _, tokens in captions_here],
                         "low": low,
                         "low_source": source,
                         "motion": os.path.relpath(motion, base),

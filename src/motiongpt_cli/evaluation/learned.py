@@ -115,6 +115,10 @@ class SentenceEvaluator:
         emb = torch.from_numpy(self.sentence_embeddings(texts)).to(self.device)
         return self.net.text(emb).cpu().numpy()
 
+    def encode_captions(self, texts: list[str], tokens=None, *, legacy_lengths: bool = False) -> np.ndarray:
+        """The evaluation runner's entry point: sentence embeddings need neither tokens nor caption lengths."""
+        return self.encode_text(texts)
+
     @torch.no_grad()
     def encode_motion(self, features: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
         out = []

@@ -10,6 +10,15 @@ text (``gt``), a proposed one (``prompt``) or none. Metrics per replication (see
 - real motion: the same, with FID between two independent real passes (different crops and captions).
 
 Each metric is reported as the mean over replications and a 95% interval. Everything is seeded.
+
+Protocols (named in every output, so numbers are compared with the right column of published tables):
+
+- ``standard``: every caption encoded with its true length (MDM's fix of bug #182, January 2024), and the whole
+  split (or ``limit`` clips) generated in every replication;
+- ``legacy``: the computation behind MDM's original numbers and the seed paper's Table 1: the generated row's
+  captions are encoded as if 22 tokens long (the padded length), and only the first 1,024 clips of each shuffled
+  replication are generated (MDM's 32 batches of 32), while FID's real statistics still use every clip.
+  Only the T2M evaluator reads caption lengths; with a sentence evaluator the two differ only in the 1,024 cap.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,6 +40,8 @@ METRICS = ("r_precision_top1", "r_precision_top2", "r_precision_top3", "fid", "m
 ALIASES = {"r1": "r_precision_top1", "r2": "r_precision_top2", "r3": "r_precision_top3", "top1": "r_precision_top1",
            "top2": "r_precision_top2", "top3": "r_precision_top3", "matching_score": "mm_dist",
            "mm": "multimodality"}  # fmt: skip
+PROTOCOLS = ("standard", "legacy")
+LEGACY_GENERATED = 1024  # MDM's generated loader: min(1000 // 32 + 1, batches) = 32 batches of 32
 _OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
 
 
@@ -45,6 +57,7 @@ class EvalOptions:
     mm_repeats: int = 30
     seed: int = 0
     batch_size: int = 32
+    protocol: str = "standard"  # standard | legacy
 
 
 @dataclass
@@ -56,7 +69,8 @@ class EvalResult:
 
     def to_json(self) -> dict:
         return {
-            "split": self.options.split, "replications": self.options.replications, "clips": self.clips,
+            "protocol": self.options.protocol, "split": self.options.split,
+            "replications": self.options.replications, "clips": self.clips,
             "low_source": self.options.low_source, "steps": self.options.steps, "guidance": self.options.guidance,
             "seed": self.options.seed,
             "rows": {name: {m: {"mean": round(v[0], 5), "ci95": round(v[1], 5)} for m, v in row.items()}
@@ -102,6 +116,36 @@ def _metrics(text_emb, motion_emb, reference_emb, rng, *, diversity_times: int) 
     }  # fmt: skip
 
 
+def open_evaluator(path: Path, *, glove: Path | None = None, device: str = "cpu", cache_dir: Path | None = None):
+    """An evaluator from ``path``: a folder made by ``motiongpt evaluate train-evaluator`` (has ``config.json``), or
+    the standard T2M evaluator (a ``finest.tar``, or a folder holding one in the official download layout)."""
+    from .learned import load_evaluator
+    from .t2m import find_t2m_files, load_t2m_evaluator
+
+    path = Path(path)
+    if not path.exists():
+        raise MotionGPTError(f"evaluator not found: {path}")
+    if path.is_dir() and (path / "config.json").is_file():
+        if glove is not None:
+            raise MotionGPTError("--glove is for the T2M evaluator; this evaluator embeds sentences")
+        return load_evaluator(path, device=device, cache_dir=cache_dir)
+    found = find_t2m_files(path)
+    if found is None:
+        raise MotionGPTError(f"{path}: neither an evaluator made by `motiongpt evaluate train-evaluator` nor a T2M "
+                             "evaluator (finest.tar)")  # fmt: skip
+    checkpoint, stats, glove_found = found
+    glove = glove if glove is not None else glove_found
+    if glove is None:
+        raise MotionGPTError(f"{path}: no GloVe vocabulary found for the T2M evaluator",
+                             hint="pass --glove DIR (our_vab_data.npy, our_vab_words.pkl, our_vab_idx.pkl)")
+    return load_t2m_evaluator(checkpoint, stats, glove, device=device)
+
+
+def generated_count(n: int, protocol: str) -> int:
+    """How many of a replication's ``n`` clips get a generated motion under ``protocol``."""
+    return min(n, LEGACY_GENERATED) if protocol == "legacy" else n
+
+
 def evaluate(
     loaded,
     records: list[dict],
@@ -122,6 +166,8 @@ def evaluate(
         raise MotionGPTError(f"replications must be at least 1, got {options.replications}")
     if options.low_source not in ("gt", "prompt", "none"):
         raise MotionGPTError(f"unknown low-level source {options.low_source!r} (gt, prompt or none)")
+    if options.protocol not in PROTOCOLS:
+        raise MotionGPTError(f"unknown protocol {options.protocol!r} (standard or legacy)")
     if options.low_source == "prompt" and prompter is None and loaded is not None:
         raise MotionGPTError("--low-source prompt needs a retrieval index or an LLM")
     # one dataset (motions read once); each replication draws its crops and captions through two fresh epochs
@@ -130,8 +176,8 @@ def evaluate(
     n = min(n_all, options.limit) if options.limit else n_all
     if n < 32:
         raise MotionGPTError(f"the {options.split} split has {n} usable clips; R-precision needs at least 32")
-    div_times = min(300, n)
-    total_units = options.replications * (n + options.mm_texts * options.mm_repeats if loaded is not None else 1)
+    n_gen = generated_count(n, options.protocol)
+    total_units = options.replications * (n_gen + options.mm_texts * options.mm_repeats if loaded is not None else 1)
     done = 0
     rows: dict[str, list[dict[str, float]]] = {"real": [], "generated": []} if loaded is not None else {"real": []}
     for r in range(options.replications):
@@ -143,17 +189,22 @@ def evaluate(
         items = [items[i] for i in order]
         real = [_raw(ds, it) for it in items]
         captions = [it["high"] for it in items]
-        text_emb = evaluator.encode_text(captions)
+        tokens = [it.get("tokens") for it in items]
+        text_emb = evaluator.encode_captions(captions, tokens)
         real_emb = evaluator.encode_motion(real)
         ds.set_epoch(2 * r + 1)  # an independent real draw: different crops and captions
         real_b = evaluator.encode_motion([_raw(ds, ds[int(i)]) for i in chosen])
         rows["real"].append(_metrics(text_emb, real_emb, real_b, np.random.default_rng([options.seed, r, 1]),
-                                     diversity_times=div_times))  # fmt: skip
+                                     diversity_times=min(300, n)))  # fmt: skip
         if loaded is None:
             done += 1
             if on_progress:
                 on_progress(done, total_units)
             continue
+        items, captions = items[:n_gen], captions[:n_gen]
+        gen_text_emb = text_emb[:n_gen]
+        if options.protocol == "legacy":
+            gen_text_emb = evaluator.encode_captions(captions, tokens[:n_gen], legacy_lengths=True)
         lows = _lows(items, options, prompter, seed=options.seed * 1000 + r)
         lengths = [min(it["length"], loaded.model.config.max_frames) for it in items]
 
@@ -163,14 +214,14 @@ def evaluate(
             if on_progress:
                 on_progress(done, total_units)
 
-        seeds = [int(np.random.SeedSequence([options.seed, r, i]).generate_state(1)[0]) for i in range(n)]
+        seeds = [int(np.random.SeedSequence([options.seed, r, i]).generate_state(1)[0]) for i in range(n_gen)]
         gen = generate_features(loaded, captions, lows, lengths, seeds, options, encoders, device, progress)
         gen_emb = evaluator.encode_motion(gen)
-        metrics = _metrics(text_emb, gen_emb, real_emb, np.random.default_rng([options.seed, r, 2]),
-                           diversity_times=div_times)  # fmt: skip
+        metrics = _metrics(gen_text_emb, gen_emb, real_emb, np.random.default_rng([options.seed, r, 2]),
+                           diversity_times=min(300, n_gen))  # fmt: skip
         if options.mm_texts:
             metrics["multimodality"] = _multimodality(loaded, items, lows, evaluator, options, encoders, device, r,
-                                                      progress)  # fmt: skip
+                                                      progress, prompter)  # fmt: skip
         rows["generated"].append(metrics)
     summary = {name: {m: mean_ci([rep[m] for rep in reps]) for m in reps[0]} for name, reps in rows.items()}
     return EvalResult(summary, options, n, rows)
@@ -213,10 +264,16 @@ def generate_features(loaded, highs, lows, lengths, seeds, options: EvalOptions,
     return out
 
 
-def _multimodality(loaded, items, lows, evaluator, options, encoders, device, r, progress) -> float:
+def _multimodality(loaded, items, lows, evaluator, options, encoders, device, r, progress, prompter=None) -> float:
+    """Motions of the first ``mm_texts`` captions, ``mm_repeats`` each. With proposed low-level texts each repeat
+    gets its own proposal (the diversity the paper's prompting adds); with gt or none the text is fixed."""
     k, reps = min(options.mm_texts, len(items)), options.mm_repeats
     highs = [items[i]["high"] for i in range(k) for _ in range(reps)]
-    mm_lows = [lows[i] for i in range(k) for _ in range(reps)]
+    if options.low_source == "prompt":
+        proposals = prompter.run(highs[::reps], n=reps, seed=options.seed * 1000 + r + 500_000)
+        mm_lows = [low for res in proposals for low in res.lows]
+    else:
+        mm_lows = [lows[i] for i in range(k) for _ in range(reps)]
     lengths = [min(items[i]["length"], loaded.model.config.max_frames) for i in range(k) for _ in range(reps)]
     seeds = [int(np.random.SeedSequence([options.seed, r, 7, j]).generate_state(1)[0]) for j in range(len(highs))]
     gen = generate_features(loaded, highs, mm_lows, lengths, seeds, options, encoders, device, progress)

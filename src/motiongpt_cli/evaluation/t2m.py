@@ -114,6 +114,11 @@ class WordVectorizer:
     @classmethod
     def load(cls, folder: Path, prefix: str = "our_vab") -> WordVectorizer:
         folder = Path(folder)
+        missing = [n for n in (f"{prefix}_words.pkl", f"{prefix}_idx.pkl", f"{prefix}_data.npy")
+                   if not (folder / n).is_file()]  # fmt: skip
+        if missing:
+            raise MotionGPTError(f"{folder}: missing the GloVe file(s) {', '.join(missing)}",
+                                 hint="the glove folder of the T2M evaluator download has all three")  # fmt: skip
         words = safe_load_pickle(folder / f"{prefix}_words.pkl")
         index = safe_load_pickle(folder / f"{prefix}_idx.pkl")
         if not isinstance(words, list) or not isinstance(index, dict):
@@ -168,6 +173,7 @@ class T2MEvaluator:
     """``encode_text`` and ``encode_motion`` as the T2M evaluation code does (batch sorted by motion length)."""
 
     name = "t2m"
+    kind = "t2m"
 
     def __init__(self, text_encoder, motion_encoder, movement_encoder, mean, std, words: WordVectorizer | None,
                  device: str = "cpu") -> None:  # fmt: skip
@@ -178,15 +184,18 @@ class T2MEvaluator:
         self.words, self.device = words, device
 
     @torch.no_grad()
-    def encode_motion(self, features: list[np.ndarray]) -> np.ndarray:
+    def encode_motion(self, features: list[np.ndarray], batch_size: int = 32) -> np.ndarray:
         """Raw (not normalised) ``(T_i, 263)`` features -> ``(N, 512)``; lengths are used as given (multiples of 4).
 
         Motions are zero-padded (in normalised space) to 196 frames before the movement encoder, as the official
-        loaders do: its convolutions see the padding at each motion's end, so this changes the embedding."""
-        x, lengths = pad_normalised(features, self.mean, self.std)
-        x = x.to(self.device)
-        movements = self.movement_encoder(x[..., :-4])
-        return self.motion_encoder(movements, lengths // 4).cpu().numpy()
+        loaders do: its convolutions see the padding at each motion's end, so this changes the embedding. Batches
+        of 32 as the evaluation loaders (the result does not depend on the batching)."""
+        out = []
+        for start in range(0, len(features), batch_size):
+            x, lengths = pad_normalised(features[start : start + batch_size], self.mean, self.std)
+            movements = self.movement_encoder(x.to(self.device)[..., :-4])
+            out.append(self.motion_encoder(movements, lengths // 4).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, 512), np.float32)
 
     @torch.no_grad()
     def encode_text(self, token_lists: list[list[str]], *, legacy_lengths: bool = False) -> np.ndarray:
@@ -194,11 +203,24 @@ class T2MEvaluator:
         caption treated as the padded 22 tokens long), which the seed paper's Table 1 numbers used."""
         if self.words is None:
             raise MotionGPTError("this evaluator has no GloVe vocabulary (our_vab_data.npy)")
-        sentences = [self.words.sentence(tokens) for tokens in token_lists]
-        words = torch.from_numpy(np.stack([s[0] for s in sentences])).to(self.device)
-        pos = torch.from_numpy(np.stack([s[1] for s in sentences])).to(self.device)
-        lengths = torch.tensor([MAX_TEXT_LEN + 2 if legacy_lengths else s[2] for s in sentences])
-        return self.text_encoder(words, pos, lengths).cpu().numpy()
+        out = []
+        for start in range(0, len(token_lists), 256):
+            sentences = [self.words.sentence(tokens) for tokens in token_lists[start : start + 256]]
+            words = torch.from_numpy(np.stack([s[0] for s in sentences])).to(self.device)
+            pos = torch.from_numpy(np.stack([s[1] for s in sentences])).to(self.device)
+            lengths = torch.tensor([MAX_TEXT_LEN + 2 if legacy_lengths else s[2] for s in sentences])
+            out.append(self.text_encoder(words, pos, lengths).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, 512), np.float32)
+
+    def encode_captions(self, texts: list[str], tokens: list[list[str] | None], *, legacy_lengths: bool = False
+                        ) -> np.ndarray:  # fmt: skip
+        """The evaluation runner's entry point: the captions' word/POS tokens (the texts themselves are not read)."""
+        if any(t is None for t in tokens):
+            raise MotionGPTError(
+                "the T2M evaluator needs each caption's word/POS tokens, and this dataset has none",
+                hint="re-run `motiongpt data prepare` (it keeps the tokens of HumanML3D's texts/*.txt)",
+            )
+        return self.encode_text(tokens, legacy_lengths=legacy_lengths)
 
 
 def load_t2m_evaluator(checkpoint: Path, mean_std_dir: Path, glove_dir: Path | None = None, device: str = "cpu"
@@ -232,3 +254,37 @@ def load_t2m_evaluator(checkpoint: Path, mean_std_dir: Path, glove_dir: Path | N
         raise MotionGPTError(f"{mean_std_dir}: evaluator mean/std must be (263,), got {mean.shape}/{std.shape}")
     words = WordVectorizer.load(glove_dir) if glove_dir is not None else None
     return T2MEvaluator(text, motion, movement, mean, std, words, device)
+
+
+# where the official downloads put the files: MDM (`t2m/text_mot_match/model/finest.tar`, `dataset/t2m_mean.npy`,
+# `glove/`), text-to-motion (`checkpoints/t2m/Comp_v6_KLD01/meta/mean.npy`), or one flat folder
+_CHECKPOINTS = ("finest.tar", "text_mot_match/model/finest.tar", "t2m/text_mot_match/model/finest.tar")
+_MEAN_STD_DIRS = (".", "meta", "Comp_v6_KLD01/meta", "t2m/Comp_v6_KLD01/meta", "dataset")
+_GLOVE_DIRS = ("glove", "../glove", ".")
+
+
+def find_t2m_files(path: Path) -> tuple[Path, Path, Path | None] | None:
+    """``(finest.tar, mean/std folder, GloVe folder or None)`` under ``path`` (a folder or the .tar itself), or
+    None when ``path`` holds no T2M evaluator checkpoint."""
+    path = Path(path)
+    if path.is_file():
+        checkpoint, root = path, path.parent
+    else:
+        found = [path / c for c in _CHECKPOINTS if (path / c).is_file()]
+        if not found:
+            return None
+        checkpoint, root = found[0], path
+    stats = None
+    for base in (root, checkpoint.parent):
+        for sub in _MEAN_STD_DIRS:
+            folder = base / sub
+            if (folder / "t2m_mean.npy").is_file() or (folder / "mean.npy").is_file():
+                stats = folder
+                break
+        if stats is not None:
+            break
+    if stats is None:
+        raise MotionGPTError(f"{path}: found {checkpoint.name} but not the evaluator's t2m_mean.npy/t2m_std.npy",
+                             hint="put them beside finest.tar")  # fmt: skip
+    glove = next((root / g for g in _GLOVE_DIRS if (root / g / "our_vab_words.pkl").is_file()), None)
+    return checkpoint, stats, glove
