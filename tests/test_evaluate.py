@@ -209,6 +209,8 @@ def test_t2m_evaluator_errors(ev_cli, t2m_dir, corpus, tmp_path, trained):
 class _Proposals:
     """A prompter double: one distinct low-level text per requested proposal, and a record of the calls."""
 
+    backend = "fake"
+
     def __init__(self):
         self.calls = []
 
@@ -216,7 +218,8 @@ class _Proposals:
         from types import SimpleNamespace
 
         self.calls.append((list(queries), n))
-        return [SimpleNamespace(lows=[f"proposal {j} for {q}" for j in range(n)]) for q in queries]
+        return [SimpleNamespace(lows=[f"proposal {j} for {q}" for j in range(n)],
+                                backend="retrieval (fallback)" if i == 0 else "fake") for i, q in enumerate(queries)]
 
 
 def test_multimodality_with_prompted_texts_draws_one_proposal_per_repeat(trained, corpus, embedding_cache):
@@ -235,3 +238,5 @@ def test_multimodality_with_prompted_texts_draws_one_proposal_per_repeat(trained
     assert [n for _, n in prompter.calls] == [1, 10]  # one text per clip, then ten per MultiModality caption
     assert len(prompter.calls[0][0]) == 32 and len(prompter.calls[1][0]) == 2
     assert result.rows["generated"]["multimodality"][0] > 0
+    # 32 single proposals + 2 x 10; the first query of each call fell back: 1 + 10
+    assert result.to_json()["prompting"] == {"backend": "fake", "proposals": 52, "fallbacks": 11}

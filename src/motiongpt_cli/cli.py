@@ -777,6 +777,9 @@ def evaluate_cmd(
     mm_repeats: int = typer.Option(30, "--mm-repeats", help="Motions per MultiModality text."),
     seed: int = typer.Option(0, "--seed", help="Everything random derives from it."),
     index: Path | None = typer.Option(None, "--index", help="Retrieval index for --low-source prompt."),
+    backend: str | None = typer.Option(None, "--backend", help="openai | retrieval, for --low-source prompt."),
+    base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint for --backend openai."),
+    llm_model: str | None = typer.Option(None, "--llm-model", help="Chat model for --backend openai."),
     real_only: bool = typer.Option(False, "--real-only", help="Only the real-motion row (no model)."),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the results as JSON to this file ('-': "
                                          "stdout)."),  # fmt: skip
@@ -820,8 +823,8 @@ def evaluate_cmd(
         if loaded.model.config.conditioning == "dual":
             encoders["low"] = load_encoder(loaded.text.low_encoder, device="cpu", cache_dir=cache_dir())
         if low_source == "prompt":
-            prompter = make_prompter(state, index=index, backend=None, k=None, model=None, base_url=None,
-                                     temperature=None, no_cache=False)  # fmt: skip
+            prompter = make_prompter(state, index=index, backend=backend, k=None, model=llm_model,
+                                     base_url=base_url, temperature=None, no_cache=False)  # fmt: skip
     options = EvalOptions(split=split, replications=replications, low_source=low_source, steps=steps,
                           guidance=guidance, limit=limit, mm_texts=mm_texts, mm_repeats=mm_repeats, seed=seed,
                           protocol=protocol)

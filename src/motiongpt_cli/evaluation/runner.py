@@ -66,6 +66,7 @@ class EvalResult:
     options: EvalOptions
     clips: int
     per_replication: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    prompting: dict[str, int | str] | None = None  # with low_source "prompt": backend, proposals, fallbacks
 
     def to_json(self) -> dict:
         return {
@@ -75,6 +76,7 @@ class EvalResult:
             "seed": self.options.seed,
             "rows": {name: {m: {"mean": round(v[0], 5), "ci95": round(v[1], 5)} for m, v in row.items()}
                      for name, row in self.rows.items()},
+            **({"prompting": self.prompting} if self.prompting else {}),
         }  # fmt: skip
 
 
@@ -180,6 +182,8 @@ def evaluate(
     total_units = options.replications * (n_gen + options.mm_texts * options.mm_repeats if loaded is not None else 1)
     done = 0
     rows: dict[str, list[dict[str, float]]] = {"real": [], "generated": []} if loaded is not None else {"real": []}
+    prompting = {"backend": getattr(prompter, "backend", "?"), "proposals": 0, "fallbacks": 0} if (
+        options.low_source == "prompt" and loaded is not None) else None  # fmt: skip
     for r in range(options.replications):
         rng = np.random.default_rng([options.seed, r])
         chosen = np.sort(rng.permutation(n_all)[:n])
@@ -205,7 +209,7 @@ def evaluate(
         gen_text_emb = text_emb[:n_gen]
         if options.protocol == "legacy":
             gen_text_emb = evaluator.encode_captions(captions, tokens[:n_gen], legacy_lengths=True)
-        lows = _lows(items, options, prompter, seed=options.seed * 1000 + r)
+        lows = _lows(items, options, prompter, seed=options.seed * 1000 + r, stats=prompting)
         lengths = [min(it["length"], loaded.model.config.max_frames) for it in items]
 
         def progress(k: int) -> None:
@@ -221,10 +225,10 @@ def evaluate(
                            diversity_times=min(300, n_gen))  # fmt: skip
         if options.mm_texts:
             metrics["multimodality"] = _multimodality(loaded, items, lows, evaluator, options, encoders, device, r,
-                                                      progress, prompter)  # fmt: skip
+                                                      progress, prompter, prompting)  # fmt: skip
         rows["generated"].append(metrics)
     summary = {name: {m: mean_ci([rep[m] for rep in reps]) for m in reps[0]} for name, reps in rows.items()}
-    return EvalResult(summary, options, n, rows)
+    return EvalResult(summary, options, n, rows, prompting)
 
 
 def _raw(ds, item) -> np.ndarray:
@@ -232,13 +236,21 @@ def _raw(ds, item) -> np.ndarray:
     return item["motion"][: item["length"]].numpy() * ds.std + ds.mean
 
 
-def _lows(items, options: EvalOptions, prompter, seed: int) -> list[str | None]:
+def _lows(items, options: EvalOptions, prompter, seed: int, stats: dict | None = None) -> list[str | None]:
     if options.low_source == "none":
         return [None] * len(items)
     if options.low_source == "gt":
         return [it["low"] for it in items]
     results = prompter.run([it["high"] for it in items], n=1, seed=seed)
+    _count(stats, results, 1)
     return [res.lows[0] for res in results]
+
+
+def _count(stats: dict | None, results, n: int) -> None:
+    """Tally proposals and LLM fallbacks (answers replaced by retrieval) for the report."""
+    if stats is not None:
+        stats["proposals"] += n * len(results)
+        stats["fallbacks"] += n * sum("fallback" in getattr(res, "backend", "") for res in results)
 
 
 def generate_features(loaded, highs, lows, lengths, seeds, options: EvalOptions, encoders, device, progress=None
@@ -264,7 +276,8 @@ def generate_features(loaded, highs, lows, lengths, seeds, options: EvalOptions,
     return out
 
 
-def _multimodality(loaded, items, lows, evaluator, options, encoders, device, r, progress, prompter=None) -> float:
+def _multimodality(loaded, items, lows, evaluator, options, encoders, device, r, progress, prompter=None,
+                   stats=None) -> float:  # fmt: skip
     """Motions of the first ``mm_texts`` captions, ``mm_repeats`` each. With proposed low-level texts each repeat
     gets its own proposal (the diversity the paper's prompting adds); with gt or none the text is fixed."""
     k, reps = min(options.mm_texts, len(items)), options.mm_repeats
@@ -272,6 +285,7 @@ def _multimodality(loaded, items, lows, evaluator, options, encoders, device, r,
     if options.low_source == "prompt":
         proposals = prompter.run(highs[::reps], n=reps, seed=options.seed * 1000 + r + 500_000)
         mm_lows = [low for res in proposals for low in res.lows]
+        _count(stats, proposals, reps)
     else:
         mm_lows = [lows[i] for i in range(k) for _ in range(reps)]
     lengths = [min(items[i]["length"], loaded.model.config.max_frames) for i in range(k) for _ in range(reps)]
