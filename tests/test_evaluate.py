@@ -240,3 +240,28 @@ def test_multimodality_with_prompted_texts_draws_one_proposal_per_repeat(trained
     assert result.rows["generated"]["multimodality"][0] > 0
     # 32 single proposals + 2 x 10; the first query of each call fell back: 1 + 10
     assert result.to_json()["prompting"] == {"backend": "fake", "proposals": 52, "fallbacks": 11}
+
+
+def test_prompted_low_texts_from_an_openai_compatible_server(ev_cli, corpus, tmp_path, monkeypatch):
+    from test_prompting import FakeLLM
+
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    index = tmp_path / "index.npz"
+    assert runner.invoke(app, ["--no-config", "index", "build", str(corpus), "-o", str(index)]).exit_code == 0
+    fake = FakeLLM()
+    fake.script = [(200, "walk forward, wave", 0.0)] * 5 + [(200, "!!!", 0.0)]  # then garbage: retrieval instead
+    try:
+        r = runner.invoke(app, [*ev_cli, "--replications", "1", "--low-source", "prompt", "--index", str(index),
+                                "--backend", "openai", "--base-url", fake.url, "--llm-model", "tiny-llm",
+                                "--json", str(tmp_path / "p.json")])  # fmt: skip
+    finally:
+        fake.close()
+    assert r.exit_code == 0, r.output
+    prompting = json.loads((tmp_path / "p.json").read_text())["prompting"]
+    assert prompting["backend"] == "openai" and prompting["proposals"] == 32
+    # one request per clip (each with its own seed, even for a repeated caption); the garbage ones fell back
+    assert len(fake.requests) == 32 and prompting["fallbacks"] == 27
+    assert len({q["body"]["seed"] for q in fake.requests}) == 32
+    assert {q["body"]["model"] for q in fake.requests} == {"tiny-llm"}
+    assert "using the retrieval backend" in r.stderr

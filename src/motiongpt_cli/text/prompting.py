@@ -319,8 +319,8 @@ class Prompter:
             if self.backend == "openai":
                 try:
                     result.lows = [
-                        sanitize_answer(self.chat.complete(prompt, None if seed is None else seed + j))
-                        for j in range(n)
+                        sanitize_answer(self.chat.complete(prompt, None if seed is None else seed + i * n + j))
+                        for j in range(n)  # a seed per query and sample: repeated captions get their own answers
                     ]
                 except PromptError as exc:
                     if self.on_error == "fail":
