@@ -142,6 +142,19 @@ def condition_embeddings(loaded: LoadedModel, jobs: Sequence[Job], encoders: dic
     return high, low, use_low
 
 
+def sample_batch(loaded: LoadedModel, jobs: Sequence[Job], lengths: Sequence[int], sampling, encoders: dict,
+                 *, device: str = "cpu", on_step: Callable[[int, int], None] | None = None) -> np.ndarray:  # fmt: skip
+    """De-normalised features ``(B, T, 263)`` of one batch: job ``i`` seeded with its own generator (so a seed
+    gives the same motion whatever the batch) and valid for its first ``lengths[i]`` frames."""
+    high, low, use_low = condition_embeddings(loaded, jobs, encoders)
+    generators = [torch.Generator().manual_seed(j.seed) for j in jobs]
+    x = sample(
+        loaded.model, loaded.schedule, high.to(device), None if low is None else low.to(device),
+        torch.as_tensor(list(lengths), dtype=torch.long), sampling, generators, use_low=use_low, on_step=on_step,
+    )  # fmt: skip
+    return x.float().cpu().numpy() * loaded.std + loaded.mean
+
+
 def generate(
     loaded: LoadedModel,
     jobs: list[Job],
@@ -154,19 +167,12 @@ def generate(
 ) -> None:
     """Sample every job in batches and write its files as soon as its batch finishes."""
     frames = options.frames
-    mean, std = loaded.mean, loaded.std
-    model = loaded.model.to(device)
+    loaded.model.to(device)
     options.out_dir.mkdir(parents=True, exist_ok=True)
     for start in range(0, len(jobs), options.batch_size):
         batch = jobs[start : start + options.batch_size]
-        high, low, use_low = condition_embeddings(loaded, batch, encoders)
-        generators = [torch.Generator().manual_seed(j.seed) for j in batch]
-        lengths = torch.full((len(batch),), frames, dtype=torch.long)
-        x = sample(
-            model, loaded.schedule, high.to(device), None if low is None else low.to(device), lengths,
-            options.sampling, generators, use_low=use_low, on_step=on_step,
-        )  # fmt: skip
-        features = x[:, :frames].float().cpu().numpy() * std + mean
+        features = sample_batch(loaded, batch, [frames] * len(batch), options.sampling, encoders, device=device,
+                                on_step=on_step)[:, :frames]  # fmt: skip
         for job, feats in zip(batch, features, strict=True):
             feats = feats.astype(np.float32)
             joints = features_to_joints(feats).astype(np.float32)

@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..errors import MotionGPTError
 from .metrics import diversity, fid, matching_score, mean_ci, multimodality, r_precision
@@ -256,20 +255,15 @@ def _count(stats: dict | None, results, n: int) -> None:
 def generate_features(loaded, highs, lows, lengths, seeds, options: EvalOptions, encoders, device, progress=None
                       ) -> list[np.ndarray]:  # fmt: skip
     """Raw (de-normalised) features, one motion per (high, low, length, seed), batched."""
-    from ..diffusion.sampler import SamplingOptions, sample
-    from ..generation import Job, condition_embeddings
+    from ..diffusion.sampler import SamplingOptions
+    from ..generation import Job, sample_batch
 
     out: list[np.ndarray] = []
     sampling = SamplingOptions(steps=options.steps, guidance=options.guidance)
     for start in range(0, len(highs), options.batch_size):
         sl = slice(start, start + options.batch_size)
         jobs = [Job(0, 0, h, lo, "", s, "") for h, lo, s in zip(highs[sl], lows[sl], seeds[sl], strict=True)]
-        high, low, use_low = condition_embeddings(loaded, jobs, encoders)
-        gens = [torch.Generator().manual_seed(s) for s in seeds[sl]]
-        length_t = torch.tensor(lengths[sl])
-        x = sample(loaded.model, loaded.schedule, high.to(device), None if low is None else low.to(device), length_t,
-                   sampling, gens, use_low=use_low)  # fmt: skip
-        feats = x.cpu().numpy() * loaded.std + loaded.mean
+        feats = sample_batch(loaded, jobs, lengths[sl], sampling, encoders, device=device)
         out.extend(feats[i, : lengths[sl][i]] for i in range(len(jobs)))
         if progress:
             progress(len(jobs))
