@@ -176,9 +176,28 @@ def test_t2m_evaluator_with_both_protocols(ev_cli, t2m_dir, tmp_path):
     assert standard["rows"]["real"]["fid"]["mean"] < standard["rows"]["generated"]["fid"]["mean"]
 
 
-def test_legacy_protocol_generates_at_most_1024_clips():
+def test_legacy_protocol_generates_at_most_1024_clips(trained, corpus, embedding_cache, monkeypatch):
     assert generated_count(5000, "legacy") == 1024 and generated_count(5000, "standard") == 5000
     assert generated_count(300, "legacy") == 300
+    from motiongpt_cli.checkpoint import load_model
+    from motiongpt_cli.evaluation import runner as runner_module
+    from motiongpt_cli.text.encoders import load_encoder
+
+    monkeypatch.setattr(runner_module, "LEGACY_GENERATED", 32)  # the cap at this corpus's scale
+    ev, model_dir = trained
+    encoders = {side: load_encoder("minilm", cache_dir=embedding_cache) for side in ("high", "low")}
+    records, mean, std = load_dataset(corpus)
+    totals = {}
+    for protocol in ("standard", "legacy"):
+        seen = []
+        result = runner_module.evaluate(
+            load_model(model_dir), records, mean, std, load_evaluator(ev.path, cache_dir=embedding_cache),
+            runner_module.EvalOptions(replications=1, steps=2, protocol=protocol), encoders=encoders,
+            on_progress=lambda done, total, seen=seen: seen.append(total),
+        )  # fmt: skip
+        totals[protocol] = (result.clips, seen[-1])
+    clips = totals["standard"][0]
+    assert clips > 32 and totals == {"standard": (clips, clips), "legacy": (clips, 32)}  # real: all; generated: 32
 
 
 def test_t2m_evaluator_errors(ev_cli, t2m_dir, corpus, tmp_path, trained):
