@@ -173,7 +173,6 @@ class T2MEvaluator:
     """``encode_text`` and ``encode_motion`` as the T2M evaluation code does (batch sorted by motion length)."""
 
     name = "t2m"
-    kind = "t2m"
 
     def __init__(self, text_encoder, motion_encoder, movement_encoder, mean, std, words: WordVectorizer | None,
                  device: str = "cpu") -> None:  # fmt: skip
@@ -217,7 +216,7 @@ class T2MEvaluator:
         """The evaluation runner's entry point: the captions' word/POS tokens (the texts themselves are not read)."""
         if any(t is None for t in tokens):
             raise MotionGPTError(
-                "the T2M evaluator needs each caption's word/POS tokens, and this dataset has none",
+                "the T2M evaluator needs each caption's word/POS tokens, and captions of this dataset lack them",
                 hint="re-run `motiongpt data prepare` (it keeps the tokens of HumanML3D's texts/*.txt)",
             )
         return self.encode_text(tokens, legacy_lengths=legacy_lengths)
