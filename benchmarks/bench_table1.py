@@ -80,19 +80,22 @@ def train(data: Path, runs: Path, variant: str, steps: int, env: dict) -> None:
 def evaluate(name: str, args, env: dict) -> dict:
     variant, low, extra = ROWS[name]
     out = args.out_dir / (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") + ".json")
-    if out.is_file() and not args.force:
-        return json.loads(out.read_text())
     cmd = ["motiongpt", "--no-config", "--quiet", "evaluate", "--model", str(args.runs / variant / "model"), "--data",
            str(args.data), "--low-source", low, "--replications", str(args.replications), "--limit", str(args.limit),
            "--steps", str(args.steps), "--mm-texts", str(args.mm_texts), "--mm-repeats", str(args.mm_repeats),
            "--seed", str(args.seed), "--json", str(out), *extra]  # fmt: skip
     if "openai" in extra:
         cmd += ["--base-url", args.base_url]
+    if out.is_file() and not args.force:  # reuse a finished row only if it was made by the same command
+        done = json.loads(out.read_text())
+        if done.get("command") == cmd:
+            return done
     print("$", " ".join(cmd), flush=True)
     start = time.perf_counter()
     subprocess.run(cmd, check=True, env=env)
     result = json.loads(out.read_text())
     result["wall_seconds"] = round(time.perf_counter() - start, 1)
+    result["command"] = cmd
     out.write_text(json.dumps(result, indent=1) + "\n")
     return result
 
@@ -116,7 +119,7 @@ def main() -> None:
     parser.add_argument("--mm-repeats", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2, help="evaluations at a time (one thread each)")
-    parser.add_argument("--force", action="store_true", help="re-run evaluations whose JSON exists")
+    parser.add_argument("--force", action="store_true", help="re-run evaluations even if the same command finished")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     args.out_dir = args.runs / "eval"

@@ -208,7 +208,7 @@ def evaluate(
         gen_text_emb = text_emb[:n_gen]
         if options.protocol == "legacy":
             gen_text_emb = evaluator.encode_captions(captions, tokens[:n_gen], legacy_lengths=True)
-        lows = _lows(items, options, prompter, seed=options.seed * 1000 + r, stats=prompting)
+        lows = _lows(items, options, prompter, seed=_prompt_seed(options.seed, r, 0), stats=prompting)
         lengths = [min(it["length"], loaded.model.config.max_frames) for it in items]
 
         def progress(k: int) -> None:
@@ -245,6 +245,12 @@ def _lows(items, options: EvalOptions, prompter, seed: int, stats: dict | None =
     return [res.lows[0] for res in results]
 
 
+def _prompt_seed(seed: int, replication: int, purpose: int) -> int:
+    """A prompter seed per replication and purpose. The prompter adds query and sample offsets to it, so seeds
+    are drawn far apart (not ``seed + r``), or replications would reuse each other's LLM seeds."""
+    return int(np.random.SeedSequence([seed, replication, 11, purpose]).generate_state(1)[0] >> 1)
+
+
 def _count(stats: dict | None, results, n: int) -> None:
     """Tally proposals and LLM fallbacks (answers replaced by retrieval) for the report."""
     if stats is not None:
@@ -277,7 +283,7 @@ def _multimodality(loaded, items, lows, evaluator, options, encoders, device, r,
     k, reps = min(options.mm_texts, len(items)), options.mm_repeats
     highs = [items[i]["high"] for i in range(k) for _ in range(reps)]
     if options.low_source == "prompt":
-        proposals = prompter.run(highs[::reps], n=reps, seed=options.seed * 1000 + r + 500_000)
+        proposals = prompter.run(highs[::reps], n=reps, seed=_prompt_seed(options.seed, r, 1))
         mm_lows = [low for res in proposals for low in res.lows]
         _count(stats, proposals, reps)
     else:
