@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from motiongpt_cli.checkpoint import load_model
-from motiongpt_cli.cli import default_asset
+from motiongpt_cli.paths import default_model_dir
 from motiongpt_cli.diffusion.sampler import SamplingOptions, sample
 from motiongpt_cli.motion.features import denormalize, features_to_joints
 from motiongpt_cli.motion.skeleton import JOINT_NAMES
@@ -68,7 +68,7 @@ def main() -> None:
             print(f"  {low}: {len(clips)} clips: wave {kinds.count('wave')}, bow {kinds.count('bow')}, other "
                   f"{kinds.count('other')}; wrist above head {np.mean([st[0] for st in stats]):+.2f} m, head drop "
                   f"{np.mean([st[1] for st in stats]):.2f} m")  # fmt: skip
-    path = args.model or default_asset("config.json").parent
+    path = args.model or default_model_dir()
     loaded = load_model(path)
     high_enc = load_encoder(loaded.text.high_encoder)
     low_enc = load_encoder(loaded.text.low_encoder) if loaded.text.low_encoder else high_enc

@@ -16,6 +16,20 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_user_environment(tmp_path_factory):
+    """Tests never read the developer's own settings: a temporary XDG config folder (the user config file lives
+    there) and no MOTIONGPT_* variables from the shell. Session-scoped and on os.environ directly, so hypothesis
+    tests see it too."""
+    saved = dict(os.environ)
+    for name in [n for n in os.environ if n.startswith("MOTIONGPT_")]:
+        del os.environ[name]
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("xdg-config"))
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 REFERENCE_DATA = PROJECT_ROOT.parent / "shared" / "reference-data"
 
 
@@ -113,3 +127,37 @@ def write_t2m_evaluator(folder: Path, reference_dir: Path, *, seed: int = 0) -> 
     vectors = np.random.default_rng(seed).standard_normal((4199, 300)).astype(np.float32)
     np.save(folder / "glove" / "our_vab_data.npy", vectors)
     return modules
+
+
+TINY_EVALUATOR = {"movement_size": 16, "motion_hidden": 32, "embed_size": 16, "steps": 30, "batch_size": 8,
+                  "lr": 1e-3}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def eval_corpus(tmp_path_factory) -> Path:
+    """A corpus whose test split has at least 32 clips (R-precision's batch)."""
+    from motiongpt_cli.data.corpus import generate_corpus
+    from motiongpt_cli.data.prepare import prepare_dataset
+
+    root = tmp_path_factory.mktemp("eval-corpus")
+    generate_corpus(root / "synth", clips=120, seed=5, workers=1, max_seconds=4.0)
+    prepare_dataset(root / "synth", root / "synth", root / "dataset.jsonl")
+    return root / "dataset.jsonl"
+
+
+@pytest.fixture(scope="session")
+def eval_models(eval_corpus, tmp_path_factory, embedding_cache):
+    """(a tiny trained evaluator, the model directory of a tiny 4-step model), both on ``eval_corpus``."""
+    import copy
+
+    from motiongpt_cli.data.prepare import load_dataset
+    from motiongpt_cli.evaluation.learned import EvaluatorConfig, train_evaluator
+    from motiongpt_cli.training import run_config_from_dict, train
+
+    root = tmp_path_factory.mktemp("eval-models")
+    records, mean, std = load_dataset(eval_corpus)
+    ev = train_evaluator(records, mean, std, root / "evaluator", EvaluatorConfig(**TINY_EVALUATOR),
+                         cache_dir=embedding_cache)  # fmt: skip
+    model = train(run_config_from_dict(copy.deepcopy(TINY_RUN)), records, mean, std, root / "run",
+                  cache_dir=embedding_cache)  # fmt: skip
+    return ev, model.model_dir

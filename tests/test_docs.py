@@ -40,7 +40,8 @@ def test_examples_run(page, tmp_path):
     (tmp_path / "shared").symlink_to(REFERENCE_DATA.parent, target_is_directory=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOTIONGPT_")}
     for kind, code in blocks:
-        if kind == "bash" and "ffmpeg" in code and subprocess.run(["which", "ffmpeg"], capture_output=True).returncode:
+        needs_ffmpeg = "ffmpeg" in code or "mp4" in code
+        if kind == "bash" and needs_ffmpeg and subprocess.run(["which", "ffmpeg"], capture_output=True).returncode:
             continue  # the video example needs ffmpeg; test_render covers the missing-tool error
         cmd = ["bash", "-euo", "pipefail", "-c", code] if kind == "bash" else ["python", "-c", code]
         result = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=300)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 
 import numpy as np
@@ -10,44 +9,26 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from conftest import TINY_RUN, write_t2m_evaluator
+from conftest import TINY_EVALUATOR, write_t2m_evaluator
 from motiongpt_cli.cli import app
-from motiongpt_cli.data.corpus import generate_corpus
-from motiongpt_cli.data.prepare import load_dataset, prepare_dataset
+from motiongpt_cli.data.prepare import load_dataset
 from motiongpt_cli.errors import MotionGPTError
 from motiongpt_cli.evaluation.learned import (
-    EvaluatorConfig,
     contrastive_loss,
     load_evaluator,
-    train_evaluator,
     validation_metrics,
 )
 from motiongpt_cli.evaluation.runner import generated_count, parse_gate
-from motiongpt_cli.training import run_config_from_dict, train
 
 runner = CliRunner()
-TINY_EVALUATOR = {"movement_size": 16, "motion_hidden": 32, "embed_size": 16, "steps": 30, "batch_size": 8,
-                  "lr": 1e-3}  # fmt: skip
+@pytest.fixture(scope="module")
+def corpus(eval_corpus):
+    return eval_corpus
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    """A corpus whose test split has at least 32 clips (R-precision's batch)."""
-    root = tmp_path_factory.mktemp("eval-corpus")
-    generate_corpus(root / "synth", clips=120, seed=5, workers=1, max_seconds=4.0)
-    prepare_dataset(root / "synth", root / "synth", root / "dataset.jsonl")
-    return root / "dataset.jsonl"
-
-
-@pytest.fixture(scope="module")
-def trained(corpus, tmp_path_factory, embedding_cache):
-    root = tmp_path_factory.mktemp("eval-models")
-    records, mean, std = load_dataset(corpus)
-    ev = train_evaluator(records, mean, std, root / "evaluator", EvaluatorConfig(**TINY_EVALUATOR),
-                         cache_dir=embedding_cache)  # fmt: skip
-    model = train(run_config_from_dict(copy.deepcopy(TINY_RUN)), records, mean, std, root / "run",
-                  cache_dir=embedding_cache)  # fmt: skip
-    return ev, model.model_dir
+def trained(eval_models):
+    return eval_models
 
 
 def test_contrastive_loss_by_hand():
@@ -118,18 +99,21 @@ def test_fail_if_names_the_failing_condition(ev_cli, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("extra", "message"),
+    ("extra", "code", "message"),
     [
-        (["--limit", "8"], "at least 32"),
-        (["--low-source", "llm"], "gt, prompt or none"),
-        (["--fail-if", "speed>1"], "unknown metric"),
-        (["--replications", "0"], "at least 1"),
-        (["--split", "nosuch"], "R-precision needs at least 32"),
+        (["--limit", "8"], 2, "Invalid value for '--limit': must be an integer >= 32"),
+        (["--low-source", "llm"], 2, "low_source must be gt, prompt or none"),
+        (["--protocol", "old"], 2, "protocol must be standard or legacy"),
+        (["--fail-if", "speed>1"], 1, "unknown metric"),
+        (["--replications", "0"], 2, "Invalid value for '--replications' / '-r': must be an integer >= 1"),
+        (["--mm-repeats", "5"], 2, "Invalid value for '--mm-repeats': must be an integer >= 10"),
+        (["--guidance", "nan"], 2, "Invalid value for '--guidance'"),
+        (["--split", "nosuch"], 1, "R-precision needs at least 32"),
     ],
 )
-def test_evaluate_bad_input(ev_cli, extra, message):
+def test_evaluate_bad_input(ev_cli, extra, code, message):
     r = runner.invoke(app, [*ev_cli, *extra])
-    assert r.exit_code in (1, 2) and message in r.output and "Traceback" not in r.output
+    assert r.exit_code == code and message in r.stderr and "Traceback" not in r.output
 
 
 def test_train_evaluator_cli(corpus, tmp_path, monkeypatch):

@@ -38,8 +38,9 @@ def gen(tiny_model, tmp_path, monkeypatch):
     model, index = tiny_model
 
     def invoke(*args, input=None):
-        base = ["--no-config", "generate", "--model", str(model), "--index", str(index), "--frames", "48",
-                "--steps", "4"]  # fmt: skip
+        base = ["--no-config", "generate", "--model", str(model), "--index", str(index), "--steps", "4"]
+        if "--seconds" not in args and "--frames" not in args:
+            base += ["--frames", "48"]
         return runner.invoke(app, base + list(args), input=input)
 
     return invoke
@@ -119,20 +120,37 @@ def test_lengths_are_clamped_with_a_warning(gen, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    "args, code, message",
     [
-        (["  "], "empty text"),
-        (["walk", "-n", "0"], "at least 1"),
-        (["walk", "--low", "wave", "--no-low"], "exclude each other"),
-        (["walk", "--sampler", "euler"], "ddim or ddpm"),
-        (["walk", "--format", "fbx"], "unknown"),
-        (["walk", "--low", " "], "empty --low"),
+        (["  "], 2, "Error: empty text"),
+        (["walk", "-n", "0"], 2, "Error: Invalid value for '-n' / '--num-samples': must be an integer >= 1"),
+        (["walk", "--low", "wave", "--no-low"], 2, "--low and --no-low exclude each other"),
+        (["walk", "--sampler", "euler"], 2, "must be ddim or ddpm"),
+        (["walk", "--format", "fbx"], 1, "Error: unknown format 'fbx'"),
+        (["walk", "--low", " "], 2, "Error: Invalid value for --low: an empty low-level text"),
+        (["walk", "--steps", "1001"], 2, "Error: Invalid value for '--steps': must be an integer >= 1 and <= 1000"),
+        (["walk", "--steps", "101"], 2, "Error: steps must be at most the model's 100 training timesteps, got 101"),
+        (["walk", "--seconds", "0"], 2, "Error: Invalid value for '--seconds': must be a finite number > 0"),
+        (["walk", "--seconds", "nan"], 2, "Error: Invalid value for '--seconds': must be a finite number > 0 and <= "
+                                          "3600, got nan"),
+        (["walk", "--guidance", "inf"], 2, "Error: Invalid value for '--guidance'"),
+        (["walk", "--eta", "nan"], 2, "Error: Invalid value for '--eta'"),
+        (["walk", "--seconds", "2", "--frames", "40"], 2, "--seconds and --frames exclude each other"),
+        (["walk", "--seed", "-1"], 2, "Error: Invalid value for '--seed': must be an integer >= 0"),
     ],
 )
-def test_bad_input_is_one_error_line(gen, tmp_path, args, message):
+def test_bad_input_is_one_error_line(gen, tmp_path, args, code, message):
     r = gen(*args, "-o", str(tmp_path))
-    assert r.exit_code in (1, 2) and message in r.stderr and "Traceback" not in r.output
-    assert not list(tmp_path.glob("*.npz"))
+    assert r.exit_code == code, r.output
+    assert message in r.stderr and "Traceback" not in r.output
+    assert [line for line in r.stderr.splitlines() if line.startswith("Error:")] == [r.stderr.splitlines()[0]]
+    assert not list(tmp_path.iterdir())
+
+
+def test_seconds_sets_the_length(gen, tmp_path):
+    r = gen("walk", "--low", "walk", "--seconds", "2.5", "-o", str(tmp_path), "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["frames"] == 50 and "Warning" not in r.stderr
 
 
 def test_unknown_model_is_a_clear_error(tmp_path):

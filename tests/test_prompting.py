@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from motiongpt_cli.cli import app
 from motiongpt_cli.data.prepare import read_records
+from motiongpt_cli.errors import MotionGPTWarning
 from motiongpt_cli.text.encoders import load_encoder
 from motiongpt_cli.text.index import Neighbour, build_index
 from motiongpt_cli.text.prompting import (
@@ -252,12 +253,13 @@ def small_index(tiny_corpus, embedding_cache, tmp_path_factory):
 def test_prompter_falls_back_on_garbage_with_a_warning(llm, small_index):
     index, encoder, _ = small_index
     llm.script = [(200, "!!!", 0.0)]
-    warnings = []
-    p = Prompter(index, encoder, backend="openai", chat=_chat(llm.url), k=5, warn=warnings.append)
-    (result,) = p.run(["a person waves"], n=2, seed=0)
+    p = Prompter(index, encoder, backend="openai", chat=_chat(llm.url), k=5)
+    with pytest.warns(MotionGPTWarning) as caught:
+        (result,) = p.run(["a person waves"], n=2, seed=0)
     assert result.backend == "retrieval (fallback)" and len(result.lows) == 2
     assert set(result.lows) <= {ex.low for ex in result.examples}
-    assert len(warnings) == 1 and ("not an action list" in warnings[0] or "nothing usable" in warnings[0])
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1 and ("not an action list" in messages[0] or "nothing usable" in messages[0])
     strict = Prompter(index, encoder, backend="openai", chat=_chat(llm.url), k=5, on_error="fail")
     with pytest.raises(GarbageAnswerError):
         strict.run(["a person waves"], n=1, seed=0)

@@ -64,7 +64,11 @@ def test_explicit_config_replaces_discovery_and_no_config_ignores_files(tmp_path
         ("[export]\nfpz = 3\n", "unknown setting 'export.fpz'"),
         ('[export]\nfps = "fast"\n', "'export.fps' must be an integer"),
         ("[export]\nfps = true\n", "'export.fps' must be an integer"),
-        ("[export]\nfps = -5\n", "must be positive"),
+        ("[export]\nfps = -5\n", "'export.fps' must be an integer >= 1 and <= 1000, got -5"),
+        ("[prompt]\ntemperature = nan\n", "'prompt.temperature' must be a finite number >= 0 and <= 2, got nan"),
+        ("[prompt]\ntemperature = inf\n", "'prompt.temperature' must be a finite number >= 0 and <= 2, got inf"),
+        ("[prompt]\ntimeout = 0\n", "'prompt.timeout' must be a finite number > 0"),
+        ("[prompt]\nretrieval_temperature = -inf\n", "'prompt.retrieval_temperature' must be a finite number > 0"),
         ('device = "gpu"\n', "must be one of auto, cpu, cuda"),
         ('[export]\nformats = ["npz", "fbx"]\n', "unknown export format 'fbx'"),
         ("[export\n", "invalid TOML"),
@@ -88,6 +92,8 @@ def test_missing_explicit_config(tmp_path):
     [
         ({"MOTIONGPT_EXPORT_FPS": "abc"}, "environment MOTIONGPT_EXPORT_FPS: 'export.fps' must be an integer"),
         ({"MOTIONGPT_NOPE": "1"}, "unknown setting MOTIONGPT_NOPE"),
+        ({"MOTIONGPT_PROMPT_TEMPERATURE": "nan"}, "environment MOTIONGPT_PROMPT_TEMPERATURE: 'prompt.temperature' "
+                                                  "must be a finite number >= 0 and <= 2, got nan"),
     ],
 )
 def test_bad_environment(tmp_path, env, message):

@@ -156,4 +156,4 @@ def test_cli_index_build_and_query(tiny_corpus, tmp_path, monkeypatch):
                             "clip:ViT-B-32/openai"])  # fmt: skip
     assert r.exit_code == 1 and "built with encoder 'minilm'" in r.stderr and "Traceback" not in r.output
     r = runner.invoke(app, ["--no-config", "index", "query", "  ", "--index", str(out)])
-    assert r.exit_code == 1 and "empty text" in r.stderr
+    assert r.exit_code == 2 and r.stderr.startswith("Error: empty text")

@@ -161,6 +161,10 @@ def load_model(path: Path, *, device: str = "cpu") -> LoadedModel:
         text = TextConfig(**config["text"])
     except (KeyError, TypeError) as exc:
         raise ModelLoadError(f"{path / CONFIG}: incomplete or invalid config ({exc})") from None
+    # the text encoders' dimensions must be what the denoiser's condition projections take
+    if text.high_dim != denoiser.high_dim or (denoiser.conditioning == "dual" and text.low_dim != denoiser.low_dim):
+        raise ModelLoadError(f"{path / CONFIG}: text encoder dims ({text.high_dim}, {text.low_dim}) do not match the "
+                             f"denoiser's ({denoiser.high_dim}, {denoiser.low_dim})")  # fmt: skip
     if _newer(config.get("package_version", "0"), __version__):
         warnings.warn(
             f"model {path} was written by motiongpt {config['package_version']}, newer than {__version__}", stacklevel=2

@@ -17,7 +17,9 @@ import numpy as np
 from .atomic import check_writable
 from .errors import MotionFormatError
 from .motion.io import MotionRecord
-from .settings import EXPORT_FORMATS
+from .motion.outputs import validate_formats, write_outputs
+
+__all__ = ["ExportOptions", "ExportResult", "export_motion", "plan_exports", "validate_formats"]
 
 
 @dataclass(frozen=True)
@@ -51,22 +53,6 @@ class ExportResult:
     frames: int
     fps: int
     outputs: dict[str, Path] = field(default_factory=dict)
-
-
-def validate_formats(formats: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """Normalise and check a list of formats; raises MotionFormatError naming an unknown one."""
-    out: list[str] = []
-    for fmt in formats:
-        fmt = fmt.strip().lower().lstrip(".")
-        if not fmt:
-            continue
-        if fmt not in EXPORT_FORMATS:
-            raise MotionFormatError(f"unknown format {fmt!r} (choose from {', '.join(EXPORT_FORMATS)})")
-        if fmt not in out:
-            out.append(fmt)
-    if not out:
-        raise MotionFormatError("no output format given", hint="e.g. --format npz,bvh,gif")
-    return tuple(out)
 
 
 def load_normalization(mean_path: Path | None, std_path: Path | None) -> tuple[np.ndarray, np.ndarray]:
@@ -130,10 +116,6 @@ def output_paths(source: Path, options: ExportOptions) -> dict[str, Path]:
 
 def export_motion(path: Path, options: ExportOptions) -> ExportResult:
     """Convert one input into every requested format; returns what was written."""
-    from .motion.bvh import write_bvh
-    from .motion.io import save_npz
-    from .motion.render import write_gif, write_mp4
-
     targets = output_paths(path, options)
     for target in targets.values():
         check_writable(target, overwrite=options.overwrite)
@@ -142,39 +124,30 @@ def export_motion(path: Path, options: ExportOptions) -> ExportResult:
     fps = options.fps or (rec.fps if rec else None) or 20
     title = (rec.text_high + (f" | {rec.text_low}" if rec.text_low else "")) if rec else ""
     title = title or path.name
-    result = ExportResult(source=path, kind=motion.kind, frames=int(motion.joints.shape[0]), fps=fps)
-    for fmt, target in targets.items():
-        if fmt == "npz":
-            if rec is not None:
-                record = dataclasses.replace(rec, fps=fps)
-            else:
-                features = motion.features if motion.features is not None else features_for_joints(motion.joints)
-                record = MotionRecord(features=features, joints=motion.joints, fps=fps, model=f"export:{motion.kind}")
-            save_npz(target, record, overwrite=options.overwrite)
-        elif fmt == "bvh":
-            write_bvh(target, motion.joints, fps=fps, overwrite=options.overwrite)
-        elif fmt == "gif":
-            write_gif(target, motion.joints, fps=fps, title=title, overwrite=options.overwrite)
-        else:
-            write_mp4(target, motion.joints, fps=fps, title=title, overwrite=options.overwrite)
-        result.outputs[fmt] = target
-    return result
+    if rec is not None:
+        record = dataclasses.replace(rec, fps=fps)
+    else:
+        # features are only computed when an .npz is asked for (joints inputs have none)
+        features = motion.features
+        if features is None and "npz" in targets:
+            features = features_for_joints(motion.joints)
+        record = MotionRecord(features=features, joints=motion.joints, fps=fps, model=f"export:{motion.kind}")
+    write_outputs(record, targets, title=title, overwrite=options.overwrite)
+    return ExportResult(source=path, kind=motion.kind, frames=int(motion.joints.shape[0]), fps=fps,
+                        outputs=dict(targets))  # fmt: skip
 
 
-def write_outputs(record: MotionRecord, targets: dict[str, Path], *, title: str = "", overwrite: bool = False) -> None:
-    """Write one motion record to every target (format -> path), each file atomically."""
-    from .motion.bvh import write_bvh
-    from .motion.io import save_npz
-    from .motion.render import write_gif, write_mp4
-
-    for fmt, target in targets.items():
-        if fmt == "npz":
-            save_npz(target, record, overwrite=overwrite)
-        elif fmt == "bvh":
-            write_bvh(target, record.joints, fps=record.fps, overwrite=overwrite)
-        elif fmt == "gif":
-            write_gif(target, record.joints, fps=record.fps, title=title, overwrite=overwrite)
-        elif fmt == "mp4":
-            write_mp4(target, record.joints, fps=record.fps, title=title, overwrite=overwrite)
-        else:
-            raise MotionFormatError(f"unknown output format {fmt!r}")
+def plan_exports(paths: list[Path], options: ExportOptions) -> list[tuple[Path, str | None]]:
+    """Each input with the reason it cannot be exported (None when it can): two inputs whose outputs would be the
+    same file (``a/x.npy`` and ``b/x.npy`` into one folder) are refused for the second one, before anything runs."""
+    claimed: dict[Path, Path] = {}
+    plan: list[tuple[Path, str | None]] = []
+    for path in paths:
+        targets = output_paths(path, options).values()
+        clash = next((t for t in targets if t in claimed), None)
+        if clash is not None:
+            plan.append((path, f"output {clash} would also be written for {claimed[clash]}"))
+            continue
+        claimed.update(dict.fromkeys(targets, path))
+        plan.append((path, None))
+    return plan

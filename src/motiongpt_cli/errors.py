@@ -30,3 +30,17 @@ class OutputExistsError(MotionGPTError):
 
 class ToolMissingError(MotionGPTError):
     """An external program (ffmpeg, blender) is needed but not installed."""
+
+
+class InvalidValueError(MotionGPTError):
+    """A number or choice given to the library (an option, a settings value, an API argument) is out of range.
+
+    A usage error: the CLI exits 2, as for any other bad option.
+    """
+
+    exit_code = 2
+
+
+class MotionGPTWarning(UserWarning):
+    """Something the user should know that does not stop the work (a clamped length, an LLM fallback, a model
+    without its own index). The library emits it through :mod:`warnings`; the CLI prints ``Warning: ...`` lines."""

@@ -1,8 +1,9 @@
 """Text -> motion files (the core of ``motiongpt generate``).
 
-Each requested sample is a :class:`Job` with its own texts and seed. Jobs are sampled in batches; every finished
-sample is written at once, each file atomically, so an interruption loses nothing already finished. All output
-paths are checked before the first sample is drawn, so a refused overwrite costs nothing.
+Each requested sample is a :class:`Job` with its own texts and seed. Jobs are sampled in batches and each finished
+sample is yielded at once, so a caller that writes it (atomically) loses nothing already finished to an
+interruption. All output paths are checked before the first sample is drawn, so a refused overwrite costs nothing.
+The Python API (:mod:`motiongpt_cli.api`) and ``motiongpt generate`` are built on these functions.
 
 Seeds: ``seed`` (drawn at random when not given, and always recorded) and the job's (text, sample) position give each
 sample its own ``torch.Generator``, so a sample does not depend on batch size or on the other samples.
@@ -11,24 +12,27 @@ sample its own ``torch.Generator``, so a sample does not depend on batch size or
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from . import validation
 from .atomic import check_writable
 from .checkpoint import LoadedModel
-from .convert import write_outputs
 from .diffusion.sampler import SamplingOptions, sample
-from .errors import MotionGPTError
+from .errors import InvalidValueError, MotionGPTError, MotionGPTWarning
 from .motion.features import features_to_joints
 from .motion.io import MotionRecord, slugify
 from .motion.skeleton import FPS
-from .training import concat_text
+from .paths import INDEX_FILE, embedded_asset
+from .text.conditioning import concat_text
 
 MIN_FRAMES = 40  # HumanML3D (and our datasets) drop clips shorter than 2 s
+DEFAULT_FRAMES = 120  # 6 s
 
 
 @dataclass
@@ -49,26 +53,47 @@ class Job:
     outputs: dict[str, Path] = field(default_factory=dict)
 
 
-@dataclass
-class GenerateOptions:
-    frames: int = 120
-    sampling: SamplingOptions = field(default_factory=SamplingOptions)
-    formats: tuple[str, ...] = ("npz", "bvh")
-    out_dir: Path = Path(".")
-    overwrite: bool = False
-    batch_size: int = 16
-
-
 def sample_seed(seed: int, text_index: int, sample_index: int) -> int:
     return int(np.random.SeedSequence([seed, text_index, sample_index]).generate_state(1)[0])
 
 
-def clamp_frames(frames: int, max_frames: int, warn: Callable[[str], None]) -> int:
+def clamp_frames(frames: int, max_frames: int) -> int:
+    """A positive length outside the model's range is clamped into it, with a warning."""
     if frames < MIN_FRAMES or frames > max_frames:
         clamped = min(max(frames, MIN_FRAMES), max_frames)
-        warn(f"{frames} frames is outside the model's range [{MIN_FRAMES}, {max_frames}]; using {clamped}")
+        warnings.warn(f"{frames} frames is outside the model's range [{MIN_FRAMES}, {max_frames}]; using {clamped}",
+                      MotionGPTWarning, stacklevel=3)  # fmt: skip
         return clamped
     return frames
+
+
+def length_in_frames(seconds: float | None, frames: int | None, max_frames: int) -> int:
+    """The motion length from ``seconds`` or ``frames`` (not both; default 6 s), clamped to the model's range."""
+    if seconds is not None and frames is not None:
+        raise InvalidValueError("give seconds or frames, not both")
+    if seconds is not None:
+        length = round(validation.SECONDS.check("seconds", seconds) * FPS)
+    elif frames is not None:
+        length = int(validation.FRAMES.check("frames", frames))
+    else:
+        length = DEFAULT_FRAMES
+    return clamp_frames(max(length, 1), max_frames)
+
+
+def resolve_index(model_dir: Path, index: Path | None) -> Path | None:
+    """The retrieval index for proposed low-level texts: ``index`` when given, else the model directory's own,
+    else the embedded one (with a warning naming it, unless the model is the embedded one), else None."""
+    if index is not None:
+        return Path(index)
+    own = Path(model_dir) / INDEX_FILE
+    if own.is_file():
+        return own
+    embedded = embedded_asset(INDEX_FILE)
+    if embedded is not None:
+        warnings.warn(f"the model {model_dir} has no retrieval index of its own; proposing low-level texts from the "
+                      f"embedded one ({embedded}); pass --index to choose another", MotionGPTWarning,
+                      stacklevel=2)  # fmt: skip
+    return embedded
 
 
 def plan_jobs(
@@ -81,15 +106,17 @@ def plan_jobs(
 ) -> tuple[list[Job], int]:
     """One job per (input, sample). ``low_mode``: ``given`` (use each input's low text, or prompt for inputs without
     one), ``none`` (high-level only). Returns the jobs and the seed used."""
-    if n < 1:
-        raise MotionGPTError(f"-n must be at least 1, got {n}")
+    n = int(validation.SAMPLES.check("n", n))
+    if seed is not None:
+        seed = int(validation.SEED.check("seed", seed))
     if not inputs:
         raise MotionGPTError("no text to generate from")
     for item in inputs:
         if not item.high.strip():
-            raise MotionGPTError("empty text", hint="give a non-empty high-level description")
+            raise InvalidValueError("empty text", hint="give a non-empty high-level description")
         if item.low is not None and not item.low.strip():
-            raise MotionGPTError("empty --low text", hint="omit --low to have low-level texts proposed, or --no-low")
+            raise InvalidValueError("empty low-level text",
+                                    hint="omit --low to have low-level texts proposed, or pass --no-low")  # fmt: skip
     if seed is None:
         seed = secrets.randbelow(2**31)
     lows: dict[int, tuple[list[str], str]] = {}
@@ -119,12 +146,18 @@ def plan_jobs(
     return jobs, seed
 
 
-def assign_outputs(jobs: list[Job], options: GenerateOptions) -> None:
-    """Decide every output path and refuse existing ones (without --overwrite) before anything is sampled."""
+def assign_outputs(jobs: list[Job], out_dir: Path, formats: Sequence[str], *, overwrite: bool = False) -> None:
+    """Decide every output path and refuse existing ones (without ``overwrite``) before anything is sampled."""
     for job in jobs:
-        job.outputs = {fmt: options.out_dir / f"{job.stem}.{fmt}" for fmt in options.formats}
+        job.outputs = {fmt: Path(out_dir) / f"{job.stem}.{fmt}" for fmt in formats}
         for path in job.outputs.values():
-            check_writable(path, overwrite=options.overwrite)
+            check_writable(path, overwrite=overwrite)
+
+
+def check_steps(loaded: LoadedModel, steps: int) -> None:
+    if steps > loaded.schedule.num_train_timesteps:
+        raise InvalidValueError(f"steps must be at most the model's {loaded.schedule.num_train_timesteps} training "
+                                f"timesteps, got {steps}")  # fmt: skip
 
 
 def condition_embeddings(loaded: LoadedModel, jobs: Sequence[Job], encoders: dict[str, object]):
@@ -146,6 +179,7 @@ def sample_batch(loaded: LoadedModel, jobs: Sequence[Job], lengths: Sequence[int
                  *, device: str = "cpu", on_step: Callable[[int, int], None] | None = None) -> np.ndarray:  # fmt: skip
     """De-normalised features ``(B, T, 263)`` of one batch: job ``i`` seeded with its own generator (so a seed
     gives the same motion whatever the batch) and valid for its first ``lengths[i]`` frames."""
+    check_steps(loaded, sampling.steps)
     high, low, use_low = condition_embeddings(loaded, jobs, encoders)
     generators = [torch.Generator().manual_seed(j.seed) for j in jobs]
     x = sample(
@@ -155,34 +189,30 @@ def sample_batch(loaded: LoadedModel, jobs: Sequence[Job], lengths: Sequence[int
     return x.float().cpu().numpy() * loaded.std + loaded.mean
 
 
-def generate(
+def iter_samples(
     loaded: LoadedModel,
-    jobs: list[Job],
-    options: GenerateOptions,
+    jobs: Sequence[Job],
+    frames: int,
+    sampling: SamplingOptions,
     encoders: dict[str, object],
     *,
+    batch_size: int = 16,
     device: str = "cpu",
-    on_sample: Callable[[Job, MotionRecord], None] | None = None,
     on_step: Callable[[int, int], None] | None = None,
-) -> None:
-    """Sample every job in batches and write its files as soon as its batch finishes."""
-    frames = options.frames
+) -> Iterator[tuple[Job, MotionRecord]]:
+    """Sample the jobs in batches of ``batch_size``; yield each (job, record) as soon as its batch finishes."""
+    batch_size = int(validation.BATCH_SIZE.check("batch_size", batch_size))
     loaded.model.to(device)
-    options.out_dir.mkdir(parents=True, exist_ok=True)
-    for start in range(0, len(jobs), options.batch_size):
-        batch = jobs[start : start + options.batch_size]
-        features = sample_batch(loaded, batch, [frames] * len(batch), options.sampling, encoders, device=device,
+    for start in range(0, len(jobs), batch_size):
+        batch = jobs[start : start + batch_size]
+        features = sample_batch(loaded, batch, [frames] * len(batch), sampling, encoders, device=device,
                                 on_step=on_step)[:, :frames]  # fmt: skip
         for job, feats in zip(batch, features, strict=True):
             feats = feats.astype(np.float32)
             joints = features_to_joints(feats).astype(np.float32)
             if not np.all(np.isfinite(joints)):
                 raise MotionGPTError(f"sampling produced non-finite values for {job.high!r}")
-            record = MotionRecord(
+            yield job, MotionRecord(
                 features=feats, joints=joints, fps=FPS, text_high=job.high, text_low=job.low or "", seed=job.seed,
-                model=loaded.name, guidance=options.sampling.guidance, steps=options.sampling.steps,
+                model=loaded.name, guidance=sampling.guidance, steps=sampling.steps,
             )  # fmt: skip
-            title = job.high + (f" | {job.low}" if job.low else "")
-            write_outputs(record, job.outputs, title=title, overwrite=options.overwrite)
-            if on_sample is not None:
-                on_sample(job, record)

@@ -21,7 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import validation
 from .errors import SettingsError
+from .motion.outputs import OUTPUT_FORMATS as EXPORT_FORMATS
+from .validation import Bounds
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,6 +48,7 @@ class Option:
     help: str
     choices: tuple[str, ...] | None = None
     secret: bool = False
+    bounds: Bounds | None = None  # numbers: the same bounds as the command-line options (validation.py)
 
     @property
     def env_name(self) -> str:
@@ -53,8 +57,9 @@ class Option:
 
 SCHEMA: tuple[Option, ...] = (
     Option("device", "str", "auto", "compute device: auto picks CUDA when present", ("auto", "cpu", "cuda")),
-    Option("export.formats", "list", ["npz", "bvh"], "formats written by `motiongpt export`"),
-    Option("export.fps", "int", 20, "frame rate of exported motion (HumanML3D is 20 fps)"),
+    Option("export.formats", "list", ["npz", "bvh"], "default output formats of `motiongpt generate` and "
+           "`motiongpt export`"),
+    Option("export.fps", "int", 20, "frame rate of exported motion (HumanML3D is 20 fps)", bounds=validation.FPS),
     Option("progress", "bool", True, "progress bars on a terminal (never when output is not a TTY)"),
     Option("prompt.backend", "str", "auto", "low-level text source: auto (openai when a base URL or key is set, "
            "else retrieval), openai or retrieval", ("auto", "openai", "retrieval")),
@@ -63,15 +68,16 @@ SCHEMA: tuple[Option, ...] = (
     Option("prompt.api_key", "str", "", "API key (prefer the OPENAI_API_KEY environment variable)", secret=True),
     Option("prompt.on_error", "str", "fallback", "when the LLM fails or answers garbage: fallback to retrieval "
            "with a warning, or fail", ("fallback", "fail")),
-    Option("prompt.timeout", "float", 30.0, "seconds per LLM request"),
-    Option("prompt.retries", "int", 3, "retries on 429/5xx/timeouts, with exponential backoff"),
-    Option("prompt.examples", "int", 10, "k: training pairs retrieved as examples (KATE)"),
-    Option("prompt.temperature", "float", 0.7, "LLM sampling temperature"),
+    Option("prompt.timeout", "float", 30.0, "seconds per LLM request", bounds=validation.TIMEOUT),
+    Option("prompt.retries", "int", 3, "retries on 429/5xx/timeouts, with exponential backoff",
+           bounds=validation.RETRIES),
+    Option("prompt.examples", "int", 10, "k: training pairs retrieved as examples (KATE)",
+           bounds=validation.NEIGHBOURS),
+    Option("prompt.temperature", "float", 0.7, "LLM sampling temperature", bounds=validation.LLM_TEMPERATURE),
     Option("prompt.retrieval_temperature", "float", 0.05, "retrieval backend: softmax(similarity / T) over the k "
-           "neighbours (small T = the nearest, large T = uniform)"),
+           "neighbours (small T = the nearest, large T = uniform)", bounds=validation.RETRIEVAL_TEMPERATURE),
 )
 
-EXPORT_FORMATS = ("npz", "bvh", "gif", "mp4")
 
 
 @dataclass
@@ -137,12 +143,10 @@ def _check_choices(opt: Option, value: Any, where: str) -> Any:
         bad = [v for v in value if v not in EXPORT_FORMATS]
         if bad:
             raise SettingsError(f"{where}: unknown export format {bad[0]!r} (choose from {', '.join(EXPORT_FORMATS)})")
-    if opt.key in {"prompt.timeout", "prompt.examples", "prompt.retrieval_temperature"} and value <= 0:
-        raise SettingsError(f"{where}: '{opt.key}' must be positive, got {value}")
-    if opt.key in {"prompt.retries", "prompt.temperature"} and value < 0:
-        raise SettingsError(f"{where}: '{opt.key}' must be >= 0, got {value}")
-    if opt.kind == "int" and opt.key.endswith("fps") and value <= 0:
-        raise SettingsError(f"{where}: '{opt.key}' must be positive, got {value}")
+    if opt.bounds is not None:
+        problem = opt.bounds.problem(value)
+        if problem:
+            raise SettingsError(f"{where}: '{opt.key}' {problem}")
     return value
 
 

@@ -11,12 +11,14 @@ Frozen text encoders run once per unique text before the first step; the loop on
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import json
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,11 +26,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import validation
 from .checkpoint import TextConfig, model_config, resolve_model_dir, write_model_dir
 from .diffusion.denoiser import DenoiserConfig, MotionDenoiser
 from .diffusion.losses import LossWeights, diffusion_loss
 from .diffusion.schedule import NoiseSchedule
 from .errors import MotionGPTError
+from .paths import INDEX_FILE
+from .text.conditioning import concat_text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -104,19 +109,43 @@ def run_config_from_dict(data: dict, where: str = "config") -> RunConfig:
                     raise MotionGPTError(f"{where}: '{section}.{key}' must be {type(default).__name__}, got {value!r}")
                 value = float(value)
             current[key] = value
-        parts[section] = cls(**current)
+        for key, value in current.items():
+            bounds = _RUN_BOUNDS.get(f"{section}.{key}")
+            problem = bounds.problem(value) if bounds is not None else None
+            if problem:
+                raise MotionGPTError(f"{where}: '{section}.{key}' {problem}")
+        try:
+            parts[section] = cls(**current)
+        except MotionGPTError as exc:
+            raise MotionGPTError(f"{where}: {exc}", hint=exc.hint) from None
     run = RunConfig(**parts)
     _validate(run, where)
     return run
 
 
+# the numbers of a training TOML, with the same bounds and NaN/inf refusal as the command-line options
+_RUN_BOUNDS: dict[str, validation.Bounds] = {
+    "train.steps": validation.TRAIN_STEPS,
+    "train.batch_size": validation.BATCH_SIZE,
+    "train.lr": validation.Bounds(gt=0, le=10),
+    "train.weight_decay": validation.Bounds(ge=0, le=10),
+    "train.warmup_steps": validation.Bounds(integer=True, ge=0, le=100_000_000),
+    "train.grad_clip": validation.Bounds(ge=0, le=1e6),
+    "train.ema_decay": validation.Bounds(ge=0, lt=1),
+    "train.seed": validation.SEED,
+    "train.checkpoint_every": validation.Bounds(integer=True, ge=1, le=100_000_000),
+    "train.log_every": validation.Bounds(integer=True, ge=1, le=100_000_000),
+    "train.sample_every": validation.Bounds(integer=True, ge=0, le=100_000_000),
+    "model.dropout": validation.Bounds(ge=0, lt=1),
+    "model.cond_dropout": validation.Bounds(ge=0, lt=1),
+    "diffusion.num_train_timesteps": validation.Bounds(integer=True, ge=2, le=100_000),
+    "loss.pos": validation.Bounds(ge=0, le=1e6),
+    "loss.vel": validation.Bounds(ge=0, le=1e6),
+    "loss.foot": validation.Bounds(ge=0, le=1e6),
+}
+
+
 def _validate(run: RunConfig, where: str) -> None:
-    t = run.train
-    for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
-        if getattr(t, name) < 1:
-            raise MotionGPTError(f"{where}: 'train.{name}' must be positive, got {getattr(t, name)}")
-    if t.lr <= 0 or not 0 <= t.ema_decay < 1 or t.warmup_steps < 0:
-        raise MotionGPTError(f"{where}: need lr > 0, 0 <= ema_decay < 1, warmup_steps >= 0")
     if run.model.conditioning == "dual" and not run.text.low_encoder:
         raise MotionGPTError(f"{where}: dual conditioning needs text.low_encoder")
 
@@ -143,6 +172,32 @@ class DistInfo:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> DistInfo:
+        """The process's place in a ``torchrun`` job (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``), or a lone process."""
+        return cls(rank=int(env.get("RANK", 0)), world_size=int(env.get("WORLD_SIZE", 1)),
+                   local_rank=int(env.get("LOCAL_RANK", 0)))  # fmt: skip
+
+
+@contextlib.contextmanager
+def process_group(device: str, env: Mapping[str, str]) -> Iterator[tuple[DistInfo, str]]:
+    """``(dist, device)`` for this process; under ``torchrun`` the process group (NCCL on CUDA, gloo on CPU) is set
+    up on entry, each rank on its own GPU, and destroyed on exit, also after an error."""
+    dist = DistInfo.from_env(env)
+    if dist.world_size == 1:
+        yield dist, device
+        return
+    import torch.distributed
+
+    if device.startswith("cuda"):
+        device = f"cuda:{dist.local_rank}"
+        torch.cuda.set_device(dist.local_rank)
+    torch.distributed.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
+    try:
+        yield dist, device
+    finally:
+        torch.distributed.destroy_process_group()
 
 
 @dataclass
@@ -220,9 +275,16 @@ class TextTables:
         return high, self.low[[self.low_index[lo or h] for h, lo in zip(highs, lows, strict=True)]]
 
 
-def concat_text(high: str, low: str) -> str:
-    """The ``concat`` baseline's single text: ``"high. low"``."""
-    return f"{high.rstrip('. ')}. {low}"
+def model_index(run: RunConfig, records: list[dict], *, cache_dir: Path | None):
+    """The retrieval index of the run's training (high, low) pairs, written into every checkpoint, so the model
+    proposes low-level texts from its own data. Embedded with the low-level encoder (a sentence encoder: KATE's
+    similarity) when the model has one, else the high-level encoder."""
+    from .text.encoders import load_encoder
+    from .text.index import build_index
+
+    name = run.text.low_encoder if run.model.conditioning == "dual" and run.text.low_encoder else run.text.high_encoder
+    encoder = load_encoder(name, device="cpu", cache_dir=cache_dir)
+    return build_index(records, encoder, fingerprint=records_fingerprint(records))
 
 
 def _step_seed(seed: int, step: int) -> int:
@@ -233,11 +295,15 @@ def _global_batch(n_items: int, batch: int, step: int, seed: int) -> list[tuple[
     """(epoch, index) of the global batch at ``step``: a stream of seeded per-epoch permutations."""
     out = []
     for j in range(batch):
-        pos = step * batch + j
-        epoch, offset = divmod(pos, n_items)
-        perm = np.random.default_rng([seed, epoch]).permutation(n_items)
-        out.append((epoch, int(perm[offset])))
+        epoch, offset = divmod(step * batch + j, n_items)
+        out.append((epoch, int(_epoch_permutation(n_items, seed, epoch)[offset])))
     return out
+
+
+@functools.lru_cache(maxsize=4)
+def _epoch_permutation(n_items: int, seed: int, epoch: int) -> np.ndarray:
+    """One epoch's order, computed once (a batch spans at most two epochs, so a small cache suffices)."""
+    return np.random.default_rng([seed, epoch]).permutation(n_items)
 
 
 def lr_at(step: int, cfg: OptimConfig) -> float:
@@ -286,9 +352,7 @@ def train(
     elif (out_dir / "model").exists() and dist.is_main:
         raise MotionGPTError(f"{out_dir} already holds a training run", hint="use --resume, or another -o folder")
     if steps is not None:
-        if steps < 1:
-            raise MotionGPTError(f"steps must be positive, got {steps}")
-        run.train.steps = steps
+        run.train.steps = int(validation.TRAIN_STEPS.check("steps", steps))
     if start_step >= run.train.steps:
         raise MotionGPTError(
             f"the run in {out_dir} already did {start_step} of {run.train.steps} steps", hint="pass more --steps"
@@ -300,6 +364,7 @@ def train(
     if len(dataset) == 0:
         raise MotionGPTError("the dataset has no usable training clips")
     tables = TextTables(run, dataset, device="cpu", cache_dir=cache_dir)
+    index_bytes = model_index(run, records, cache_dir=cache_dir).to_bytes() if dist.is_main else b""
     if run.train.batch_size % dist.world_size:
         raise MotionGPTError(f"batch_size {run.train.batch_size} must be divisible by {dist.world_size} processes")
     local_batch = run.train.batch_size // dist.world_size
@@ -389,7 +454,8 @@ def train(
         if step % run.train.checkpoint_every == 0 or step == end:
             if dist.is_main:
                 wall = elapsed_before + time.perf_counter() - t_start
-                _save(model_dir, run, schedule, model, optimizer, ema, dataset, fingerprint, step, losses, wall)
+                _save(model_dir, run, schedule, model, optimizer, ema, dataset, fingerprint, step, losses, wall,
+                      index_bytes)
             if dist.world_size > 1:
                 torch.distributed.barrier()
     wall = elapsed_before + time.perf_counter() - t_start
@@ -440,7 +506,8 @@ def _append_jsonl(path: Path, row: dict) -> None:
         fh.write(json.dumps(row) + "\n")
 
 
-def _save(model_dir, run, schedule, model, optimizer, ema, dataset, fingerprint, step, losses, wall) -> None:
+def _save(model_dir, run, schedule, model, optimizer, ema, dataset, fingerprint, step, losses, wall,
+          index_bytes: bytes) -> None:
     from safetensors.torch import save as save_bytes
 
     config = model_config(
@@ -461,7 +528,8 @@ def _save(model_dir, run, schedule, model, optimizer, ema, dataset, fingerprint,
                   "param_groups": opt["param_groups"], "run": run.to_dict()}  # fmt: skip
     write_model_dir(
         model_dir, config, ema, dataset.mean, dataset.std,
-        extra_files={TRAIN_STATE: save_bytes(tensors), TRAIN_STATE_JSON: json.dumps(state_json, indent=1).encode()},
+        extra_files={TRAIN_STATE: save_bytes(tensors), TRAIN_STATE_JSON: json.dumps(state_json, indent=1).encode(),
+                     INDEX_FILE: index_bytes},
     )  # fmt: skip
 
 

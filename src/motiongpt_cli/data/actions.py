@@ -104,10 +104,27 @@ def gait(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
         a[:, shoulder, 0] += direction * arm * np.sin(ph)  # arms swing opposite to the legs
         a[:, elbow, 0] += -p.get("elbow", 0.0)
     a[:, SPINE1, 0] += p.get("lean", 0.0)
+    bend = p.get("crouch", 0.0)  # crouched walking: hips and knees bent throughout, feet kept flat
+    if bend:
+        for hip, knee_j, ankle in ((L_HIP, L_KNEE, L_ANKLE), (R_HIP, R_KNEE, R_ANKLE)):
+            a[:, hip, 0] += -bend
+            a[:, knee_j, 0] += 1.5 * bend
+            a[:, ankle, 0] += -0.5 * bend
+        a[:, NECK, 0] += -0.5 * p.get("lean", 0.0)  # head up, looking ahead
     a[:, PELVIS, 1] += 4.0 * np.sin(phase)  # pelvis rotation with the stride
     # a leg is planted while it sweeps backwards (relative to the direction of travel): cos(phase) < 0 for the left
     tr.stance = np.where(np.cos(phase) < 0, 0, 1)
     return tr
+
+
+def _lift_foot(a: np.ndarray, leg: tuple[int, int], knee: np.ndarray) -> None:
+    """Bend the knee by ``knee`` degrees, the hip by half as much and the ankle back by half as much: the foot rises
+    level, straight up under the hip (thigh and shank are about as long), instead of swinging backwards (which made
+    side steps drift forward) or skimming the floor toe first."""
+    hip, knee_j = leg
+    a[:, knee_j, 0] += knee
+    a[:, hip, 0] += -0.5 * knee
+    a[:, knee_j + 3, 0] += -0.5 * knee  # the ankle is three joints after its knee (4 -> 7, 5 -> 8)
 
 
 def side_step(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
@@ -122,8 +139,10 @@ def side_step(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
     a[:, lead, 2] += sign * 16.0 * opening
     a[:, trail, 2] += -sign * 4.0 * opening
     first_half = np.sin(phase) > 0
-    a[:, lead_knee, 0] += np.where(first_half, 45.0 * np.sin(phase) ** 2, 0.0)
-    a[:, trail_knee, 0] += np.where(~first_half, 45.0 * np.sin(phase) ** 2, 0.0)
+    _lift_foot(a, (lead, lead_knee), np.where(first_half, 60.0 * np.sin(phase) ** 2, 0.0))
+    _lift_foot(a, (trail, trail_knee), np.where(~first_half, 60.0 * np.sin(phase) ** 2, 0.0))
+    # the trail leg carries the body while the lead foot is in the air, then the lead foot takes over
+    tr.stance = np.where(first_half, 1 if sign > 0 else 0, 0 if sign > 0 else 1)
     return tr
 
 
@@ -131,10 +150,73 @@ def turn(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
     """Turn (or spin) on the spot with small alternating steps."""
     tr = _track(t)
     phase = 2 * np.pi * 1.6 * t
-    tr.angles[:, L_KNEE, 0] += 45.0 * np.clip(np.sin(phase), 0, None) ** 2
-    tr.angles[:, R_KNEE, 0] += 45.0 * np.clip(-np.sin(phase), 0, None) ** 2
+    _lift_foot(tr.angles, (L_HIP, L_KNEE), 55.0 * np.clip(np.sin(phase), 0, None) ** 2)
+    _lift_foot(tr.angles, (R_HIP, R_KNEE), 55.0 * np.clip(-np.sin(phase), 0, None) ** 2)
+    tr.stance = np.where(np.sin(phase) > 0, 1, 0)  # pivot on the foot that is down
     duration = t[-1] + 1 / 20 if len(t) else 1.0
     tr.yaw_rate[:] = p["degrees"] / duration * (0.5 - 0.5 * np.cos(2 * np.pi * t / duration)) * 2
+    return tr
+
+
+def _smooth(s: np.ndarray) -> np.ndarray:
+    s = np.clip(s, 0, 1)
+    return s * s * (3 - 2 * s)
+
+
+def _step_forward(tr: Track, t: np.ndarray, start: float, swing: float, size: float, lead: str) -> None:
+    """One step forward of ``size`` degrees of hip swing, then the other foot closes beside it.
+
+    During the first ``swing`` seconds the lead leg swings forward (knee lifted) while the planted trail leg
+    extends behind; the legs are symmetric when the lead foot lands, so both touch the floor. During the next
+    ``swing`` seconds the lead leg is planted and straightens under the body while the trail leg swings up to it.
+    The stance is given explicitly so the placement moves the body over the planted foot.
+    """
+    a = tr.angles
+    s_a = np.clip((t - start) / swing, 0, 1)
+    s_b = np.clip((t - start - swing) / swing, 0, 1)
+    (lead_hip, lead_knee), (trail_hip, trail_knee) = ((L_HIP, L_KNEE), (R_HIP, R_KNEE))[:: 1 if lead == "left" else -1]
+    split = size * (_smooth(s_a) - _smooth(s_b))
+    a[:, lead_hip, 0] += -split
+    a[:, trail_hip, 0] += split
+    a[:, lead_hip + 6, 0] += split  # ankles (hip + 6) keep both feet flat, so both touch down together
+    a[:, trail_hip + 6, 0] += -split
+    lift = 1.6 * size + 30.0
+    _lift_foot(a, (lead_hip, lead_knee), lift * np.sin(np.pi * s_a) ** 2)
+    _lift_foot(a, (trail_hip, trail_knee), lift * np.sin(np.pi * s_b) ** 2)
+    lead_i, trail_i = (0, 1) if lead == "left" else (1, 0)
+    stance = np.full(len(t), -1)
+    stance[(t >= start) & (t < start + swing)] = trail_i
+    stance[(t >= start + swing) & (t < start + 2 * swing)] = lead_i
+    tr.stance = stance
+
+
+def dance_steps(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
+    """Side steps to the left and to the right in turn, on the beat, with the arms swinging across and a bounce."""
+    tr = _track(t)
+    a = tr.angles
+    beat = p["cadence"]
+    cycle = np.floor(beat * t)
+    sign = np.where(np.mod(cycle, 2) == 0, 1.0, -1.0)  # + = step to the left
+    phase = 2 * np.pi * beat * t
+    opening = 0.5 - 0.5 * np.cos(phase)
+    first_half = np.sin(phase) > 0
+    lift = 60.0 * np.sin(phase) ** 2
+    left_leads = sign > 0
+    a[:, L_HIP, 2] += np.where(left_leads, 14.0, -4.0) * opening
+    a[:, R_HIP, 2] += np.where(left_leads, 4.0, -14.0) * opening
+    left_up = left_leads == first_half
+    _lift_foot(a, (L_HIP, L_KNEE), np.where(left_up, lift, 0.0))
+    _lift_foot(a, (R_HIP, R_KNEE), np.where(~left_up, lift, 0.0))
+    tr.stance = np.where(left_up, 1, 0)
+    env = envelope(t, t[-1] + 0.05, 0.3)
+    swing = np.sin(np.pi * beat * t)  # one full swing across per two steps
+    for _, _, shoulder, elbow, s in _sides("both"):
+        a[:, shoulder, 0] += -45.0 * env
+        a[:, shoulder, 2] += s * 20.0 * env
+        a[:, shoulder, 1] += 30.0 * swing * env
+        a[:, elbow, 0] += -75.0 * env
+    a[:, SPINE2, 1] += 10.0 * swing * env
+    a[:, SPINE1, 2] += -6.0 * sign * np.sin(phase / 2) ** 2 * env  # hips sway with the step
     return tr
 
 
@@ -197,6 +279,87 @@ def throw(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
     return tr
 
 
+def hug(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
+    """A small step in, both arms around an imagined partner in front (wrists meet before the chest), a squeeze."""
+    tr = _track(t)
+    d = t[-1] + 0.05
+    _step_forward(tr, t, 0.05, 0.35, 9.0, p.get("lead", "right"))
+    env = envelope(t - 0.25, d - 0.25, 0.45) * (t > 0.25)
+    squeeze = 1.0 + 0.08 * np.sin(2 * np.pi * t / max(d, 1.0)) ** 2
+    for _, _, shoulder, elbow, sign in _sides("both"):
+        tr.angles[:, shoulder, 2] += sign * 70.0 * env  # upper arms raised ...
+        tr.angles[:, shoulder, 1] += -sign * 80.0 * env  # ... and swung forward, elbows wide
+        tr.angles[:, elbow, 0] += -70.0 * env * squeeze  # forearms wrap round the partner's back
+    tr.angles[:, SPINE1, 0] += 6.0 * env
+    tr.angles[:, SPINE3, 1] += 4.0 * np.sin(2 * np.pi * 0.6 * t) * env  # a gentle rock
+    return tr
+
+
+def handshake(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
+    """Right hand forward at waist height, pumped up and down a few times."""
+    tr = _track(t)
+    env = envelope(t, t[-1] + 0.05, 0.45)
+    pump = np.sin(2 * np.pi * p["speed"] * t) * envelope(t - 0.4, t[-1] - 0.75, 0.2) * (t > 0.4)
+    tr.angles[:, R_SHOULDER, 0] += (-38.0 + 7.0 * pump) * env
+    tr.angles[:, R_SHOULDER, 1] += 12.0 * env  # a little towards the middle
+    tr.angles[:, R_ELBOW, 0] += (-48.0 + 9.0 * pump) * env  # forearm forward, the hand pumps
+    tr.angles[:, SPINE1, 0] += 5.0 * env
+    tr.angles[:, NECK, 0] += 6.0 * env
+    return tr
+
+
+def high_five(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
+    """Right hand raised up and forward, then pushed out to meet another hand."""
+    tr = _track(t)
+    d = t[-1] + 0.05
+    env = envelope(t, d, 0.45)
+    push = np.exp(-(((t / d - 0.55) / 0.1) ** 2))
+    tr.angles[:, R_SHOULDER, 0] += (-125.0 - 5.0 * push) * env  # upper arm up in front, forearm up
+    tr.angles[:, R_SHOULDER, 2] += -12.0 * env
+    tr.angles[:, R_ELBOW, 0] += (-45.0 + 35.0 * push) * env  # the arm straightens forward into the slap
+    tr.angles[:, SPINE1, 0] += 8.0 * push * env
+    tr.angles[:, SPINE2, 1] += 10.0 * push * env
+    return tr
+
+
+def salute(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
+    """Right hand up to the brow, held, then down."""
+    tr = _track(t)
+    env = envelope(t, t[-1] + 0.05, 0.35)
+    # upper arm raised out to the side and a little forward, forearm folded up so the wrist comes beside the brow
+    # (solved on the rest skeleton: the wrist ends 16 cm to the right of the head joint, 10 cm in front)
+    tr.angles[:, R_SHOULDER] += np.array([-30.0, 80.0, -120.0]) * env[:, None]
+    tr.angles[:, R_ELBOW] += np.array([-90.0, -15.0, 0.0]) * env[:, None]
+    return tr
+
+
+def point(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
+    """Right arm extended straight forward at shoulder height."""
+    tr = _track(t)
+    env = envelope(t, t[-1] + 0.05, 0.4)
+    tr.angles[:, R_SHOULDER, 0] += -88.0 * env
+    tr.angles[:, R_SHOULDER, 1] += 6.0 * env
+    tr.angles[:, R_ELBOW, 0] += 12.0 * env  # straight (the rest pose keeps it a little bent)
+    tr.angles[:, NECK, 1] += -8.0 * env  # looks where it points
+    return tr
+
+
+def shrug(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
+    """Shoulders up, forearms out to the sides with the palms up, head tilted."""
+    tr = _track(t)
+    d = t[-1] + 0.05
+    env = envelope(t, d, 0.35)
+    lift = env * (0.85 + 0.15 * np.cos(2 * np.pi * t / max(d, 0.5)))
+    tr.angles[:, L_COLLAR, 2] += 30.0 * lift
+    tr.angles[:, R_COLLAR, 2] += -30.0 * lift
+    for _, _, shoulder, elbow, sign in _sides("both"):
+        tr.angles[:, shoulder, 2] += sign * 18.0 * env
+        tr.angles[:, shoulder, 1] += sign * 45.0 * env  # upper arm turned so the forearm points outwards
+        tr.angles[:, elbow, 0] += -80.0 * env
+    tr.angles[:, NECK, 2] += 12.0 * env
+    return tr
+
+
 # ----------------------------------------------------------------------------------------------- torso
 def bow(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
     tr = _track(t)
@@ -206,6 +369,54 @@ def bow(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
     tr.angles[:, NECK, 0] += 10.0 * env
     for _, _, shoulder, _, _ in _sides("both"):
         tr.angles[:, shoulder, 0] += -0.9 * p["depth"] * env  # the arms keep hanging while the chest bends
+    return tr
+
+
+def lean_in(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
+    """Lean the torso and the head forward a little (as for a kiss on the cheek), hold, come back."""
+    tr = _track(t)
+    env = envelope(t, t[-1] + 0.05, 0.5)
+    for j in (SPINE1, SPINE2, SPINE3):
+        tr.angles[:, j, 0] += p["depth"] / 3 * env
+    tr.angles[:, NECK, 0] += 14.0 * env
+    tr.angles[:, NECK, 2] += 10.0 * env  # head tilted
+    for _, _, shoulder, _, _ in _sides("both"):
+        tr.angles[:, shoulder, 0] += -0.8 * p["depth"] * env
+    return tr
+
+
+def look_around(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
+    """Turn the head (and a little the chest) to the left, then to the right, and back."""
+    tr = _track(t)
+    d = t[-1] + 0.05
+    env = envelope(t, d, 0.3)
+    yaw = np.sin(2 * np.pi * t / d * p.get("sweeps", 1.0)) * env
+    tr.angles[:, NECK, 1] += 60.0 * yaw
+    tr.angles[:, SPINE3, 1] += 15.0 * yaw
+    tr.angles[:, SPINE2, 1] += 8.0 * yaw
+    return tr
+
+
+def stumble(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
+    """A sudden lurch forward: the torso pitches, the arms fly out, a quick long step catches it, then recovery."""
+    tr = _track(t)
+    d = t[-1] + 0.05
+    start, swing = 0.15, 0.28
+    _step_forward(tr, t, start, swing, 24.0, p.get("lead", "right"))
+    lurch = np.exp(-(((t - start - swing) / 0.25) ** 2))
+    tr.angles[:, SPINE1, 0] += 22.0 * lurch
+    tr.angles[:, SPINE2, 0] += 10.0 * lurch
+    tr.angles[:, NECK, 0] += -12.0 * lurch  # the head stays up
+    for _, _, shoulder, elbow, sign in _sides("both"):
+        tr.angles[:, shoulder, 0] += -55.0 * lurch
+        tr.angles[:, shoulder, 2] += sign * 35.0 * lurch
+        tr.angles[:, elbow, 0] += -30.0 * lurch
+    # a second, smaller balancing step
+    second = _track(t)
+    _step_forward(second, t, start + 2 * swing, 0.3, 8.0, "left" if p.get("lead", "right") == "right" else "right")
+    tr.angles += second.angles - base_pose(len(t))
+    tr.stance = np.where(second.stance >= 0, second.stance, tr.stance)
+    del d
     return tr
 
 
@@ -253,6 +464,23 @@ def squat(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
     tr.angles[:, L_ANKLE, 0] += -25.0 * depth
     tr.angles[:, R_ANKLE, 0] += -25.0 * depth
     tr.angles[:, SPINE1, 0] += 20.0 * depth
+    return tr
+
+
+def crouch(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
+    """Go down into a deep knee bend, stay low a while (looking about a little), come back up."""
+    tr = _track(t)
+    d = t[-1] + 0.05
+    low = envelope(t, d, 0.6)
+    for hip, knee, shoulder, elbow, _ in _sides("both"):
+        tr.angles[:, hip, 0] += -105.0 * low
+        tr.angles[:, knee, 0] += 130.0 * low
+        tr.angles[:, shoulder, 0] += -45.0 * low  # forearms over the knees
+        tr.angles[:, elbow, 0] += -40.0 * low
+    tr.angles[:, L_ANKLE, 0] += -30.0 * low
+    tr.angles[:, R_ANKLE, 0] += -30.0 * low
+    tr.angles[:, SPINE1, 0] += 28.0 * low
+    tr.angles[:, NECK, 0] += -20.0 * low  # head up
     return tr
 
 
@@ -376,5 +604,18 @@ ACTIONS: dict[str, ActionSpec] = {
         ActionSpec("throw with right hand", "object", throw, _uniform(1.4, 2.0), dict(side="right")),
         ActionSpec("sit down and stand up", "posture", sit_stand, _uniform(3.5, 4.8), dict()),
         ActionSpec("stand still", "posture", stand, _uniform(1.0, 2.0), dict()),
+        ActionSpec("turn around", "turn", turn, _uniform(1.4, 2.0), dict(degrees=180.0)),
+        ActionSpec("hug", "interaction", hug, _uniform(2.4, 3.4), dict()),
+        ActionSpec("shake hands", "interaction", handshake, _uniform(2.0, 3.0), dict(speed=2.4)),
+        ActionSpec("high five", "interaction", high_five, _uniform(1.3, 1.8), dict()),
+        ActionSpec("lean forward", "interaction", lean_in, _uniform(1.8, 2.6), dict(depth=30.0)),
+        ActionSpec("salute", "gesture", salute, _uniform(1.8, 2.6), dict()),
+        ActionSpec("point forward", "gesture", point, _uniform(1.6, 2.4), dict()),
+        ActionSpec("shrug", "gesture", shrug, _uniform(1.4, 2.0), dict()),
+        ActionSpec("look around", "gesture", look_around, _uniform(2.2, 3.2), dict(sweeps=1.0)),
+        ActionSpec("crouch", "posture", crouch, _uniform(2.4, 3.4), dict()),
+        ActionSpec("dance", "dance", dance_steps, _per_rep(0.72), dict(reps=4, cadence=1.4)),
+        ActionSpec("stumble", "locomotion", stumble, _uniform(1.6, 2.1), dict()),
+        ActionSpec("walk crouched", "locomotion", gait, _uniform(2.4, 3.6), dict(cadence=0.8, stride=20, knee=40, arm=10, elbow=40, lean=25, crouch=40.0)),
     ]
 }  # fmt: skip

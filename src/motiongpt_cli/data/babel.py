@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import MotionFormatError
+from ..motion.skeleton import FPS
 from .humanml3d import DATASET_TRIM_FRAMES, IndexRow, amass_key, source_dataset
 
 BABEL_FILES = ("train.json", "val.json", "test.json", "extra_train.json", "extra_val.json")
-HUMANML3D_FPS = 20.0
+HUMANML3D_FPS = float(FPS)
 
 _SWAPS = {
     "left": "right",

@@ -58,7 +58,7 @@ def tag_caption(caption: str) -> str:
         if pos is None:
             lemma = word
             for suffix in _VERB_SUFFIXES:
-                if word.endswith(suffix) and len(word) > 4 and word[: -len(suffix)] in _VIP["Act_VIP"] | _VERBS:
+                if word.endswith(suffix) and len(word) > 3 and word[: -len(suffix)] in _VIP["Act_VIP"] | _VERBS:
                     lemma = word[: -len(suffix)]
                     break
             pos = "VERB" if lemma in _VIP["Act_VIP"] | _VERBS else "NOUN"
@@ -69,7 +69,10 @@ def tag_caption(caption: str) -> str:
 
 _VERBS = {"wave", "bow", "nod", "clap", "punch", "greet", "say", "welcome", "exercise", "do", "warm", "celebrate",
           "cheer", "fight", "practice", "defend", "play", "leave", "go", "head", "take", "rest", "relax", "dance",
-          "move", "lift", "get", "step", "leap", "pick", "bend", "throw", "stretch"}  # fmt: skip
+          "move", "lift", "get", "step", "leap", "pick", "bend", "throw", "stretch", "hug", "shake", "salute", "point",
+          "shrug", "look", "crouch", "stumble", "lean", "trip", "search", "hunt", "try", "find", "sneak", "creep",
+          "bid", "give", "show", "pay", "honour", "meet", "lose", "fall", "know", "wrap", "face", "catch",
+          "raise"}  # fmt: skip
 
 
 @dataclass
@@ -100,8 +103,8 @@ def _make_clip(args: tuple[int, int, float, float]) -> dict:
     lead_in = int(rng.integers(5, 40)) if rng.random() < 0.5 else 0
     joints = clip["joints"]
     mirrored = mirror_joints(joints).astype(np.float32)
-    features = joints_to_features(joints)
-    mirrored_features = joints_to_features(mirrored)
+    features = joints_to_features(joints, root_velocity="continuous")  # our own motion: no HumanML3D artefact
+    mirrored_features = joints_to_features(mirrored, root_velocity="continuous")
     # the released new_joints are recovered from the features: one frame fewer than the source joints
     return {**clip, "lead_in": lead_in, "features": features, "mirrored_features": mirrored_features,
             "joints": joints[:-1], "mirrored": mirrored[:-1]}  # fmt: skip

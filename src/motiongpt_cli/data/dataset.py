@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import MotionGPTError
+from ..motion.skeleton import MAX_FRAMES
 
 UNIT = 4  # HumanML3D crops to multiples of 4 frames (the evaluator's temporal downsampling)
 LowSource = Literal["auto", "gt", "none"]
@@ -46,7 +47,7 @@ class DualTextDataset(Dataset):
         split: str | None = "train",
         low_source: LowSource = "auto",
         min_frames: int = 40,
-        max_frames: int = 196,
+        max_frames: int = MAX_FRAMES,
         seed: int = 0,
     ) -> None:
         if split is not None:

@@ -30,11 +30,11 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..errors import MotionFormatError
+from ..motion.skeleton import FPS
 from .babel import BabelSequence, clip_time_range, labels_in_range, load_babel, swap_left_right
 from .humanml3d import KNOWN_NAN_CLIPS, SPLITS, IndexRow, amass_key, read_captions, read_index, read_split
 
 SYNTHETIC_DATASET = "syn"  # amass_key dataset name of `motiongpt data synth` sources
-FPS = 20
 
 
 @dataclass

@@ -24,15 +24,19 @@ FEET = ((7, 10), (8, 11))  # (ankle, foot) left, right
 # intent -> realisations (each a list of action labels) and captions that never name the actions
 INTENTS: dict[str, tuple[list[list[str]], list[str]]] = {
     "greet": (
-        [["wave right hand"], ["wave left hand"], ["wave both hands"], ["bow"], ["nod"], ["nod", "wave right hand"]],
-        ["a person greets a friend", "someone says hello to somebody", "a person welcomes a guest"],
+        [["wave right hand"], ["wave left hand"], ["wave both hands"], ["bow"], ["nod"], ["nod", "wave right hand"],
+         ["hug"], ["shake hands"], ["walk", "hug"], ["shake hands", "nod"], ["wave right hand", "hug"],
+         ["lean forward", "hug"], ["bow", "shake hands"]],
+        ["a person greets a friend", "someone says hello to somebody", "a person welcomes a guest",
+         "a person meets a friend and says hi", "someone greets an old friend warmly"],
     ),
     "exercise": (
         [["squat"], ["jumping jacks"], ["stretch"], ["stretch", "squat"], ["jumping jacks", "squat"]],
         ["a person exercises", "someone does a workout", "a person warms up for training"],
     ),
     "celebrate": (
-        [["jump in place"], ["raise both arms"], ["clap"], ["jump in place", "raise both arms"], ["spin around", "clap"]],
+        [["jump in place"], ["raise both arms"], ["clap"], ["jump in place", "raise both arms"], ["spin around", "clap"],
+         ["dance"], ["high five"], ["jump in place", "high five"], ["clap", "dance"], ["raise both arms", "dance"]],
         ["a person celebrates", "someone cheers after winning", "a person is very happy about good news"],
     ),
     "fight": (
@@ -45,7 +49,7 @@ INTENTS: dict[str, tuple[list[list[str]], list[str]]] = {
         ["a person plays with a ball", "someone plays a game outside", "a person plays catch"],
     ),
     "leave": (
-        [["turn left", "walk"], ["turn right", "walk"], ["walk"], ["jog"], ["turn left", "jog"]],
+        [["turn left", "walk"], ["turn right", "walk"], ["walk"], ["jog"], ["turn left", "jog"], ["turn around", "walk"]],
         ["a person leaves the room", "someone goes away", "a person heads off somewhere"],
     ),
     "rest": (
@@ -54,8 +58,35 @@ INTENTS: dict[str, tuple[list[list[str]], list[str]]] = {
     ),
     "dance": (
         [["spin around"], ["step to the left", "step to the right"], ["clap", "spin around"],
-         ["step to the right", "clap"]],
+         ["step to the right", "clap"], ["step to the left", "spin around"]],
         ["a person dances", "someone dances to music", "a person moves to the rhythm"],
+    ),
+    "say goodbye": (
+        [["wave right hand"], ["hug"], ["salute"], ["hug", "wave right hand"], ["salute", "turn around", "walk"],
+         ["wave both hands", "turn around"], ["shake hands", "turn around", "walk"], ["lean forward", "wave right hand"]],
+        ["a person says goodbye", "someone bids farewell to a friend", "a person takes leave of somebody"],
+    ),
+    "look for something": (
+        [["look around"], ["look around", "crouch"], ["crouch", "look around"], ["look around", "point forward"],
+         ["walk", "look around"], ["crouch", "pick something up"], ["walk crouched", "look around"]],
+        ["a person searches for something", "someone hunts for a lost item", "a person tries to find their keys"],
+    ),
+    "be confused": (
+        [["shrug"], ["look around", "shrug"], ["shrug", "look around"], ["look around", "shrug", "look around"]],
+        ["a person is confused", "someone does not know the answer", "a person is puzzled"],
+    ),
+    "show the way": (
+        [["point forward", "walk"], ["point forward"], ["look around", "point forward"], ["turn left", "point forward"],
+         ["point forward", "turn around", "walk"]],
+        ["a person shows somebody the way", "someone gives directions", "a person shows where to go"],
+    ),
+    "trip": (
+        [["walk", "stumble"], ["stumble"], ["jog", "stumble"], ["stumble", "walk"]],
+        ["a person trips over something", "someone loses their balance", "a person nearly falls"],
+    ),
+    "honour": (
+        [["salute"], ["bow"], ["salute", "bow"], ["stand still", "salute"]],
+        ["a person pays respect", "someone honours a flag", "a person shows respect to an officer"],
     ),
 }  # fmt: skip
 
@@ -91,6 +122,19 @@ PHRASES: dict[str, list[str]] = {
     "throw with right hand": ["throws with the right hand", "throws something with the right arm"],
     "sit down and stand up": ["sits down on the floor and stands up", "sits on the ground and gets up again"],
     "stand still": ["stands still", "stands in place"],
+    "turn around": ["turns around", "turns to face the other way"],
+    "hug": ["hugs someone", "gives somebody a hug", "wraps both arms around someone"],
+    "shake hands": ["shakes hands", "shakes somebody's hand", "shakes hands with the right hand"],
+    "high five": ["gives a high five", "high fives someone with the right hand"],
+    "lean forward": ["leans forward", "leans in", "leans in for a kiss"],
+    "salute": ["salutes", "salutes with the right hand", "raises the right hand to the forehead"],
+    "point forward": ["points forward", "points ahead with the right arm", "points at something in front"],
+    "shrug": ["shrugs", "shrugs the shoulders"],
+    "look around": ["looks around", "looks to the left and to the right", "turns the head to look around"],
+    "crouch": ["crouches down", "crouches low", "squats down and stays low"],
+    "dance": ["dances", "does dance steps", "dances from side to side"],
+    "stumble": ["stumbles", "stumbles forward", "trips and catches the balance"],
+    "walk crouched": ["walks forward crouching", "sneaks forward bent low", "creeps forward in a crouch"],
 }
 SUBJECTS = ["a person", "someone", "a man", "a woman", "the person"]
 
@@ -226,10 +270,14 @@ def plan_clip(rng: np.random.Generator, min_seconds: float, max_seconds: float) 
         labels = list(options[int(rng.integers(len(options)))])
         if intent != "leave" and len(labels) < 3 and rng.random() < 0.35:  # e.g. walk up to someone, then greet
             approach = ["walk", "turn left", "turn right", "jog"][int(rng.integers(4))]
-            labels.insert(0, approach)
+            if approach != labels[0]:  # BABEL merges repeats in a row, so "walk, walk" would not survive prepare
+                labels.insert(0, approach)
     else:
         names = sorted(ACTIONS)
-        labels = [names[int(rng.integers(len(names)))] for _ in range(int(rng.integers(1, 5)))]
+        labels = []
+        for _ in range(int(rng.integers(1, 5))):
+            choices = [name for name in names if not labels or name != labels[-1]]
+            labels.append(choices[int(rng.integers(len(choices)))])
     return labels, intent
 
 
@@ -240,7 +288,7 @@ def synthesize_clip(seed: int | np.random.Generator, *, min_seconds: float = 2.0
         labels, intent = plan_clip(rng, min_seconds, max_seconds)
         track, segments = chain_actions(labels, rng)
         frames = len(track.angles)
-        if frames < min_seconds * FPS and len(labels) < 4:  # too short: add a closing action (at most 4 in all)
+        if frames < min_seconds * FPS and len(labels) < 4 and labels[-1] != "stand still":  # too short: close it
             labels.append("stand still")
             track, segments = chain_actions(labels, rng)
             frames = len(track.angles)

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import MotionGPTError
+from ..motion.skeleton import FEATURE_DIM, MAX_FRAMES
 
 Conditioning = Literal["dual", "high", "concat"]
 CONDITIONINGS = ("dual", "high", "concat")
@@ -30,13 +31,13 @@ CONDITIONINGS = ("dual", "high", "concat")
 class DenoiserConfig:
     """Architecture. Defaults are MDM's HumanML3D recipe (width 512, 8 layers, 4 heads, ff 1024, dropout 0.1)."""
 
-    feature_dim: int = 263
+    feature_dim: int = FEATURE_DIM
     width: int = 512
     layers: int = 8
     heads: int = 4
     ff_size: int = 1024
     dropout: float = 0.1
-    max_frames: int = 196
+    max_frames: int = MAX_FRAMES
     conditioning: Conditioning = "dual"
     high_dim: int = 512
     low_dim: int = 384

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..errors import MotionGPTError
+from .. import validation
+from ..errors import InvalidValueError, MotionGPTError
 from .denoiser import MotionDenoiser
 from .schedule import Generators, NoiseSchedule, SamplerName, make_scheduler, randn
 
@@ -25,10 +26,11 @@ class SamplingOptions:
     eta: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.steps < 1:
-            raise MotionGPTError(f"steps must be at least 1, got {self.steps}")
-        if self.guidance < 0:
-            raise MotionGPTError(f"guidance must be >= 0, got {self.guidance}")
+        self.steps = int(validation.STEPS.check("steps", self.steps))
+        self.guidance = validation.GUIDANCE.check("guidance", self.guidance)
+        self.eta = validation.ETA.check("eta", self.eta)
+        if self.sampler not in ("ddim", "ddpm"):
+            raise InvalidValueError(f"sampler must be ddim or ddpm, got {self.sampler!r}")
 
 
 @torch.no_grad()

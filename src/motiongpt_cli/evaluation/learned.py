@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,7 +56,25 @@ class EvaluatorConfig:
                 raise MotionGPTError(f"evaluator {name} must be positive")
         if cfg.batch_size < 2:
             raise MotionGPTError("evaluator batch_size must be at least 2 (negatives come from the batch)")
+        if not (math.isfinite(cfg.lr) and cfg.lr > 0):
+            raise MotionGPTError(f"evaluator lr must be a finite number > 0, got {cfg.lr}")
         return cfg
+
+    @classmethod
+    def from_toml(cls, path: Path | None, **overrides) -> EvaluatorConfig:
+        """The ``[evaluator]`` table of a TOML file (None: the defaults); overrides that are None are ignored."""
+        from ..settings import tomllib
+
+        values: dict = {}
+        if path is not None:
+            try:
+                values = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("evaluator", {})
+            except FileNotFoundError:
+                raise MotionGPTError(f"evaluator config not found: {path}") from None
+            except tomllib.TOMLDecodeError as exc:
+                raise MotionGPTError(f"{path}: invalid TOML: {exc}") from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_dict(values)
 
 
 class SentenceEvaluatorNet(nn.Module):

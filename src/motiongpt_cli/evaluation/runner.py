@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MotionGPTError
+from .. import validation
+from ..errors import InvalidValueError, MotionGPTError
 from .metrics import diversity, fid, matching_score, mean_ci, multimodality, r_precision
 
 METRICS = ("r_precision_top1", "r_precision_top2", "r_precision_top3", "fid", "mm_dist", "diversity",
@@ -57,6 +58,21 @@ class EvalOptions:
     seed: int = 0
     batch_size: int = 32
     protocol: str = "standard"  # standard | legacy
+
+    def __post_init__(self) -> None:
+        if self.low_source not in ("gt", "prompt", "none"):
+            raise InvalidValueError(f"low_source must be gt, prompt or none, got {self.low_source!r}")
+        if self.protocol not in PROTOCOLS:
+            raise InvalidValueError(f"protocol must be {' or '.join(PROTOCOLS)}, got {self.protocol!r}")
+        validation.REPLICATIONS.check("replications", self.replications)
+        validation.STEPS.check("steps", self.steps)
+        validation.GUIDANCE.check("guidance", self.guidance)
+        if self.limit is not None:
+            validation.EVAL_LIMIT.check("limit", self.limit)
+        validation.MM_TEXTS.check("mm_texts", self.mm_texts)
+        validation.MM_REPEATS.check("mm_repeats", self.mm_repeats)
+        validation.SEED.check("seed", self.seed)
+        validation.BATCH_SIZE.check("batch_size", self.batch_size)
 
 
 @dataclass

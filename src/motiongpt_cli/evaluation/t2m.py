@@ -22,8 +22,9 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from ..errors import MotionGPTError
+from ..motion.skeleton import MAX_FRAMES
 
-MAX_MOTION_LEN = 196  # motions are zero-padded to this many frames
+MAX_MOTION_LEN = MAX_FRAMES  # motions are zero-padded to this many frames
 MAX_TEXT_LEN = 20  # tokens kept before sos/eos are added: sequences are 22 long
 POS_CATEGORIES = ("VERB", "NOUN", "DET", "ADP", "NUM", "AUX", "PRON", "ADJ", "ADV", "Loc_VIP", "Body_VIP", "Obj_VIP",
                   "Act_VIP", "Desc_VIP", "OTHER")  # fmt: skip

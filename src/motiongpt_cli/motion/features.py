@@ -14,7 +14,9 @@ frames of joints (velocities need the next frame). Layout of one feature row (J 
 The extraction reproduces the released data's quirks on purpose (parity with HumanML3D): the IK's across vector
 uses (left - right hip) + (right - left shoulder) (the "hip-order bug"), the IK root of frame 0 is forced to the
 identity, the forward direction is Gaussian-smoothed (sigma 20 frames), rotations are swing-only with every chain
-starting from the root rotation, and the 6D block is not heading-invariant.
+starting from the root rotation, the 6D block is not heading-invariant, and the root yaw velocity flips sign on
+the frame where the facing passes ±180° from frame 0's (``root_velocity="humanml3d"``, the default; pass
+``root_velocity="continuous"`` to :func:`joints_to_features` for features without that flip).
 
 The math is written once in torch (float64 inside the extraction); numpy arrays in give numpy arrays out.
 :func:`features_to_joints` is differentiable for training losses.
@@ -23,7 +25,7 @@ The math is written once in torch (float64 inside the extraction); numpy arrays 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar, get_args
 
 import numpy as np
 import torch
@@ -32,6 +34,7 @@ from scipy.ndimage import gaussian_filter1d
 from ..errors import MotionFormatError
 from . import rotations as rot
 from .skeleton import (
+    FEATURE_DIM,
     FOOT_CONTACT_THRESHOLD,
     FOOT_LEFT,
     FOOT_RIGHT,
@@ -44,7 +47,6 @@ from .skeleton import (
     mirror_permutation,
 )
 
-FEATURE_DIM = 263
 ROOT_YAW_VELOCITY = slice(0, 1)
 ROOT_XZ_VELOCITY = slice(1, 3)
 ROOT_HEIGHT = slice(3, 4)
@@ -64,6 +66,8 @@ FEATURE_GROUPS = {
 SMOOTH_SIGMA = 20  # frames, Gaussian smoothing of the IK forward direction
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+RootVelocity = Literal["humanml3d", "continuous"]  # how joints_to_features computes the root yaw velocity [0]
+ROOT_VELOCITY_VARIANTS: tuple[str, ...] = get_args(RootVelocity)
 _UP = (0.0, 1.0, 0.0)
 _FORWARD = (0.0, 0.0, 1.0)
 
@@ -198,17 +202,41 @@ def _foot_contacts(joints: torch.Tensor) -> torch.Tensor:
     return (step < FOOT_CONTACT_THRESHOLD).to(joints.dtype)
 
 
-def joints_to_features(joints: np.ndarray) -> np.ndarray:
-    """The whole HumanML3D ``process_file``: global joints ``(T, 22, 3)`` -> features ``(T-1, 263)`` float32."""
+def joints_to_features(joints: np.ndarray, *, root_velocity: RootVelocity = "humanml3d") -> np.ndarray:
+    """The whole HumanML3D ``process_file``: global joints ``(T, 22, 3)`` -> features ``(T-1, 263)`` float32.
+
+    ``root_velocity`` chooses how the root yaw velocity (column 0) is computed; every other column is the same:
+
+    - ``"humanml3d"`` (default): exactly HumanML3D's ``arcsin`` of the y component of
+      ``r_rot[t+1] ⊗ r_rot[t]⁻¹``. Each heading ``r_rot[t]`` is the shortest-arc quaternion from the smoothed
+      forward direction to +Z, so ``w >= 0``: the headings live on one hemisphere. On the frame where the facing
+      passes ±180° from frame 0's, two consecutive headings sit on opposite sides of that hemisphere's edge, the
+      product has ``w < 0`` (the true per-frame turn's quaternion negated) and the stored value has the wrong
+      sign; :func:`features_to_joints` then leaves the heading off by twice that frame's turn from there on. The
+      released ``new_joint_vecs`` carry this artefact and their ``new_joints`` were recovered from it (so
+      features recomputed from such a ``new_joints`` clip flip on another frame and cannot match the released
+      ones). Use this variant for parity with HumanML3D data and with models trained on it.
+    - ``"continuous"``: the product is taken on the same hemisphere (negated where ``w < 0``; ``q`` and ``-q`` are
+      the same rotation) before the ``arcsin``, so the value is the true half yaw change on every frame and
+      :func:`features_to_joints` gives back the motion after any amount of turning. It differs from
+      ``"humanml3d"`` only on the flipped frames, where it has the opposite sign. Use it for motion of one's own
+      (for example a synthetic corpus) that should not carry HumanML3D's artefact.
+    """
+    if root_velocity not in ROOT_VELOCITY_VARIANTS:
+        raise ValueError(
+            f"root_velocity must be one of {', '.join(map(repr, ROOT_VELOCITY_VARIANTS))}, got {root_velocity!r}"
+        )
     positions = _canonicalize(_retarget(torch.as_tensor(_check_joints(joints))))
     frames = positions.shape[0]
     contacts = _foot_contacts(positions)
     quats = _inverse_kinematics(positions, smooth_forward=True)
     heading = quats[:, 0]
     # root velocity uses the LATER frame's heading; local joint velocities the EARLIER one (as released)
-    root_velocity = rot.quat_rotate(heading[1:], positions[1:, 0] - positions[:-1, 0])
+    root_linear = rot.quat_rotate(heading[1:], positions[1:, 0] - positions[:-1, 0])
     yaw_step = rot.quat_mul(heading[1:], rot.quat_inverse(heading[:-1]))
-    yaw_velocity = torch.asin(yaw_step[:, 2:3].clamp(-1.0, 1.0))  # half-angle; sign flips past ±180° (quirk)
+    if root_velocity == "continuous":  # same hemisphere as the previous heading: no sign flip past ±180°
+        yaw_step = torch.where(yaw_step[:, :1] < 0, -yaw_step, yaw_step)
+    yaw_velocity = torch.asin(yaw_step[:, 2:3].clamp(-1.0, 1.0))  # half-angle
     local = positions.clone()
     local[..., 0] -= positions[:, 0:1, 0]
     local[..., 2] -= positions[:, 0:1, 2]
@@ -219,7 +247,7 @@ def joints_to_features(joints: np.ndarray) -> np.ndarray:
     features = torch.cat(
         [
             yaw_velocity,
-            root_velocity[:, [0, 2]],
+            root_linear[:, [0, 2]],
             positions[:-1, 0, 1:2],
             ric[:-1, 1:].reshape(n, -1),
             cont6d[:-1, 1:].reshape(n, -1),

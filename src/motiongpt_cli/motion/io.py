@@ -19,10 +19,9 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..errors import MotionFormatError
+from .skeleton import FEATURE_DIM, NUM_JOINTS
 
 FORMAT_VERSION = 1
-FEATURE_DIM = 263
-NUM_JOINTS = 22
 _FIELDS = ("features", "joints", "fps", "text_high", "text_low", "seed", "model", "guidance", "steps", "format_version")
 
 

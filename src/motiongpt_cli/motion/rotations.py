@@ -262,14 +262,6 @@ def matrix_to_euler(m: torch.Tensor, order: str = "ZYX") -> torch.Tensor:
     return torch.stack([a, b, c], dim=-1)
 
 
-def euler_to_quat(angles: torch.Tensor, order: str = "ZYX") -> torch.Tensor:
-    return matrix_to_quat(euler_to_matrix(angles, order))
-
-
-def quat_to_euler(q: torch.Tensor, order: str = "ZYX") -> torch.Tensor:
-    return matrix_to_euler(quat_to_matrix(q), order)
-
-
 def unwrap_angles(angles: torch.Tensor, dim: int = 0) -> torch.Tensor:
     """Remove 2π jumps along ``dim`` (e.g. Euler angles over time), like ``numpy.unwrap``."""
     d = torch.diff(angles, dim=dim)

@@ -12,11 +12,11 @@ Conventions pinned here and used by every motion module:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-FPS = 20
+FPS = 20  # HumanML3D's frame rate
+FEATURE_DIM = 263  # HumanML3D's feature vector: 4 root + 63 positions + 126 rotations + 66 velocities + 4 contacts
+MAX_FRAMES = 196  # HumanML3D's longest clip (9.8 s): the evaluator's padding and MDM's max_frames
 
 JOINT_NAMES: tuple[str, ...] = (
     "pelvis",
@@ -116,7 +116,6 @@ TARGET_OFFSETS = RAW_OFFSETS * TARGET_BONE_LENGTHS[:, None]
 # Processing constants of HumanML3D's motion_representation notebook.
 FOOT_LEFT = (7, 10)  # left ankle, left foot
 FOOT_RIGHT = (8, 11)  # right ankle, right foot
-FACE_JOINTS = (2, 1, 17, 16)  # r_hip, l_hip, r_shoulder, l_shoulder as the caller passes them
 LEG_BONES = (5, 8)  # right knee and right ankle: the bones whose lengths define "leg length"
 FOOT_CONTACT_THRESHOLD = 0.002  # squared displacement per frame, m^2
 LEFT_JOINTS = (1, 4, 7, 10, 13, 16, 18, 20)
@@ -129,34 +128,6 @@ def mirror_permutation() -> np.ndarray:
     for left, right in zip(LEFT_JOINTS, RIGHT_JOINTS, strict=True):
         perm[left], perm[right] = right, left
     return perm
-
-
-@dataclass(frozen=True)
-class Skeleton:
-    """A kinematic tree: names, parents, chains and rest offsets ``(J, 3)`` in metres."""
-
-    names: tuple[str, ...]
-    parents: tuple[int, ...]
-    chains: tuple[tuple[int, ...], ...]
-    offsets: np.ndarray
-    up: tuple[float, float, float] = (0.0, 1.0, 0.0)
-    forward: tuple[float, float, float] = (0.0, 0.0, 1.0)
-    fps: int = FPS
-
-    @property
-    def num_joints(self) -> int:
-        return len(self.names)
-
-    def bone_lengths(self) -> np.ndarray:
-        return np.linalg.norm(self.offsets, axis=-1)
-
-
-HUMANML3D = Skeleton(
-    names=JOINT_NAMES,
-    parents=PARENTS,
-    chains=KINEMATIC_CHAINS,
-    offsets=TARGET_OFFSETS,
-)
 
 
 def bone_lengths_of(joints: np.ndarray, parents: tuple[int, ...] = PARENTS) -> np.ndarray:

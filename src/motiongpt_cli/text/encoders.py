@@ -23,7 +23,6 @@ import numpy as np
 from ..errors import MotionGPTError
 
 DEFAULT_ENCODER = "minilm"
-MINILM_DIM = 384
 
 
 class EncoderUnavailableError(MotionGPTError):

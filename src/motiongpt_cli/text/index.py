@@ -8,6 +8,7 @@ and ``fingerprint`` (the dataset's). One entry per unique (high-level caption, l
 
 from __future__ import annotations
 
+import io
 import json
 import zipfile
 from dataclasses import dataclass
@@ -74,7 +75,8 @@ class RetrievalIndex:
             out.append([Neighbour(self.high[r], self.low[r], float(sims[qi, r]), int(r)) for r in rows])
         return out
 
-    def save(self, path: Path, *, overwrite: bool = False) -> Path:
+    def to_bytes(self) -> bytes:
+        """The index file's bytes (``.npz``: float16 unit embeddings, the texts, and a JSON ``meta``)."""
         meta = {
             "format_version": INDEX_FORMAT_VERSION,
             "encoder": self.encoder,
@@ -83,15 +85,19 @@ class RetrievalIndex:
             "count": len(self),
             "fingerprint": self.fingerprint,
         }
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            embeddings=self.embeddings.astype(np.float16),
+            high=np.array(self.high, dtype=str),
+            low=np.array(self.low, dtype=str),
+            meta=np.array(json.dumps(meta, sort_keys=True)),
+        )
+        return buffer.getvalue()
+
+    def save(self, path: Path, *, overwrite: bool = False) -> Path:
         with atomic_path(path, overwrite=overwrite) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(
-                    fh,
-                    embeddings=self.embeddings.astype(np.float16),
-                    high=np.array(self.high, dtype=str),
-                    low=np.array(self.low, dtype=str),
-                    meta=np.array(json.dumps(meta, sort_keys=True)),
-                )
+            Path(tmp).write_bytes(self.to_bytes())
         return Path(path)
 
 

@@ -13,7 +13,12 @@ Backends:
   texts first, so ``n`` samples differ. Offline, deterministic for a seed.
 
 When the LLM fails or answers garbage, ``on_error="fallback"`` uses ``retrieval`` for that query and reports a
-warning through the ``warn`` callback; ``on_error="fail"`` raises. Never a silent wrong answer.
+:class:`~motiongpt_cli.errors.MotionGPTWarning` (``warnings.warn``); ``on_error="fail"`` raises. Never a silent wrong
+answer.
+
+:func:`make_prompter` builds a :class:`Prompter` from a :class:`PromptConfig` (settings and flags) and the
+environment, and holds the one rule for API keys: ``OPENAI_API_KEY`` goes only to OpenAI itself or to the URL that
+``OPENAI_BASE_URL`` names; a key for any other endpoint must be configured explicitly, so it is never leaked.
 """
 
 from __future__ import annotations
@@ -22,15 +27,17 @@ import hashlib
 import json
 import re
 import string
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+from .. import validation
 from ..atomic import atomic_write_text
-from ..errors import MotionGPTError
+from ..errors import InvalidValueError, MotionGPTError, MotionGPTWarning
 from .index import Neighbour, RetrievalIndex
 
 INSTRUCTION = "Convert scene to motion sequences according to the examples."
@@ -287,7 +294,6 @@ class Prompter:
         on_error: OnError = "fallback",
         retrieval_temperature: float = 0.05,
         template: str = DEFAULT_TEMPLATE,
-        warn: Callable[[str], None] | None = None,
     ) -> None:
         index.check_encoder(encoder.name)
         if backend == "openai" and chat is None:
@@ -300,7 +306,6 @@ class Prompter:
             raise PromptError(f"on_error must be fallback or fail, got {on_error!r}")
         self.index, self.encoder, self.backend, self.chat = index, encoder, backend, chat
         self.k, self.on_error, self.temperature, self.template = k, on_error, retrieval_temperature, template
-        self.warn = warn or (lambda message: None)
 
     def examples(self, queries: Sequence[str]) -> list[list[Neighbour]]:
         return self.index.search(self.encoder.encode(list(queries)), self.k)
@@ -327,9 +332,93 @@ class Prompter:
                         raise
                     message = f"{exc}; using the retrieval backend for {query!r}"
                     result.warnings.append(message)
-                    self.warn(message)
+                    warnings.warn(message, MotionGPTWarning, stacklevel=2)
                     result.backend = "retrieval (fallback)"
             if not result.lows:
                 result.lows = retrieval_sample(examples, n, self.temperature, rng)
             results.append(result)
         return results
+
+
+# ----------------------------------------------------------------------------------------------- the factory
+@dataclass
+class PromptConfig:
+    """How low-level texts are proposed: the ``prompt.*`` settings, with ``temperature`` an explicit request that
+    applies to whichever backend runs (the LLM's sampling temperature, or the retrieval softmax temperature)."""
+
+    backend: str = "auto"  # auto: openai when a base URL is configured, else retrieval
+    model: str = "gpt-4o-mini"
+    base_url: str = ""
+    api_key: str = ""
+    examples: int = 10
+    on_error: OnError = "fallback"
+    llm_temperature: float = 0.7
+    retrieval_temperature: float = 0.05
+    temperature: float | None = None
+    timeout: float = 30.0
+    retries: int = 3
+    cache: bool = True
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("auto", "openai", "retrieval"):
+            raise InvalidValueError(f"backend must be auto, openai or retrieval, got {self.backend!r}")
+        if self.on_error not in ("fallback", "fail"):
+            raise InvalidValueError(f"on_error must be fallback or fail, got {self.on_error!r}")
+        validation.NEIGHBOURS.check("k", self.examples)
+        validation.LLM_TEMPERATURE.check("llm temperature", self.llm_temperature)
+        validation.RETRIEVAL_TEMPERATURE.check("retrieval temperature", self.retrieval_temperature)
+        validation.TIMEOUT.check("timeout", self.timeout)
+        validation.RETRIES.check("retries", self.retries)
+        if self.temperature is not None:
+            validation.LLM_TEMPERATURE.check("temperature", self.temperature)
+
+    @classmethod
+    def from_settings(cls, settings, **overrides) -> PromptConfig:
+        """From :class:`~motiongpt_cli.settings.Settings` (``prompt.*``); overrides that are None are ignored."""
+        values = {"backend": settings["prompt.backend"], "model": settings["prompt.model"],
+                  "base_url": settings["prompt.base_url"], "api_key": settings["prompt.api_key"],
+                  "examples": settings["prompt.examples"], "on_error": settings["prompt.on_error"],
+                  "llm_temperature": settings["prompt.temperature"],
+                  "retrieval_temperature": settings["prompt.retrieval_temperature"],
+                  "timeout": settings["prompt.timeout"], "retries": settings["prompt.retries"]}  # fmt: skip
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def resolve_backend(config: PromptConfig, env: Mapping[str, str]) -> tuple[str, str | None, str | None]:
+    """``(backend, base_url, api_key)`` after the auto rule and the API-key routing rule."""
+    url = config.base_url or env.get("OPENAI_BASE_URL") or None
+    backend = config.backend
+    if backend == "auto":
+        backend = "openai" if url else "retrieval"
+    if backend != "openai":
+        return backend, url, None
+    key = config.api_key or None
+    if key is None and (url is None or url == env.get("OPENAI_BASE_URL")):
+        key = env.get("OPENAI_API_KEY") or None
+    if key is None and url is None:
+        raise PromptError("the openai backend needs an API key or a --base-url",
+                          hint="export OPENAI_API_KEY=..., or use --backend retrieval (offline)")  # fmt: skip
+    return backend, url, key
+
+
+def make_prompter(index_path: Path, config: PromptConfig, *, env: Mapping[str, str], cache_dir: Path | None,
+                  device: str = "cpu") -> Prompter:  # fmt: skip
+    """A :class:`Prompter` over the index at ``index_path``, its query encoder the index's own."""
+    from .encoders import load_encoder
+    from .index import load_index
+
+    backend, url, key = resolve_backend(config, env)
+    retrieval_t = config.retrieval_temperature
+    if backend == "retrieval" and config.temperature is not None:
+        retrieval_t = validation.RETRIEVAL_TEMPERATURE.check("temperature (retrieval backend)", config.temperature)
+    index = load_index(index_path)
+    encoder = load_encoder(index.encoder, device=device, cache_dir=cache_dir)
+    chat = None
+    if backend == "openai":
+        llm = LLMSettings(model=config.model, base_url=url, api_key=key, timeout=config.timeout,
+                          retries=config.retries,
+                          temperature=config.llm_temperature if config.temperature is None else config.temperature)
+        chat = OpenAIChat(llm, ResponseCache(cache_dir / "llm" if config.cache and cache_dir else None))
+    return Prompter(index, encoder, backend=backend, chat=chat, k=config.examples, on_error=config.on_error,
+                    retrieval_temperature=retrieval_t)  # fmt: skip

@@ -1,0 +1,249 @@
+"""The Python API: load a model once, generate motions, propose low-level texts.
+
+```python
+from motiongpt_cli import load_pipeline
+
+pipe = load_pipeline()                                  # the embedded default model, on the CPU
+motions = pipe.generate("greet a friend", low="wave", n=2, seconds=4, steps=20, seed=0)
+motions[0].joints                                       # (frames, 22, 3) float32, metres, Y up
+motions[0].save("out/greet.bvh")                        # the format from the suffix: .npz .bvh .gif .mp4
+pipe.propose_low("greet a friend", n=3)                 # low-level texts from the model's own index
+```
+
+``motiongpt generate`` is a thin wrapper over :meth:`Pipeline.plan` and :meth:`Pipeline.run`. Errors are the
+library's typed errors (:class:`~motiongpt_cli.errors.MotionGPTError` and its subclasses; out-of-range numbers are
+:class:`~motiongpt_cli.errors.InvalidValueError`); warnings are :class:`~motiongpt_cli.errors.MotionGPTWarning`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InvalidValueError
+from .motion.io import MotionRecord
+
+Low = str | Sequence[str | None] | None | bool  # see Pipeline.plan
+
+
+@dataclass
+class Motion(MotionRecord):
+    """A generated motion: :class:`~motiongpt_cli.motion.io.MotionRecord` (``features (frames, 263)``, ``joints
+    (frames, 22, 3)`` metres Y up, ``fps``, ``text_high``, ``text_low``, ``seed``, ``model``, ``guidance``,
+    ``steps``) plus where its low-level text came from and the files written for it."""
+
+    low_source: str = ""  # "user", "none", or the prompt backend ("retrieval", "openai", "retrieval (fallback)")
+    paths: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def frames(self) -> int:
+        return int(self.joints.shape[0])
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.fps
+
+    @property
+    def title(self) -> str:
+        return self.text_high + (f" | {self.text_low}" if self.text_low else "")
+
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the motion to ``path`` (atomically); the format comes from the suffix."""
+        from .motion.outputs import format_from_suffix, write_outputs
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_outputs(self, {format_from_suffix(path): path}, title=self.title, overwrite=overwrite)
+        return path
+
+
+@dataclass
+class Plan:
+    """What :meth:`Pipeline.run` will do: the jobs (texts, seeds, output paths), the seed, length and sampling."""
+
+    jobs: list
+    seed: int
+    frames: int
+    sampling: object  # diffusion.sampler.SamplingOptions
+    batch_size: int
+    overwrite: bool = False
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+
+class Pipeline:
+    """A loaded model with its text encoders and (lazily) the prompt machinery of its retrieval index."""
+
+    def __init__(self, loaded, *, device: str, index: Path | None = None, prompt=None,
+                 cache_dir: Path | None = None, env: Mapping[str, str] | None = None) -> None:  # fmt: skip
+        from .text.prompting import PromptConfig
+
+        self.loaded = loaded
+        self.device = device
+        self.cache_dir = cache_dir
+        self.env = dict(os.environ if env is None else env)
+        self.prompt_config = prompt or PromptConfig()
+        self._index = index
+        self._encoders: dict | None = None
+        self._prompter = None
+
+    @classmethod
+    def from_pretrained(cls, model: str | Path | None = None, *, device: str = "auto", index: str | Path | None = None,
+                        prompt=None, cache_dir: str | Path | None = None,
+                        env: Mapping[str, str] | None = None) -> Pipeline:  # fmt: skip
+        """Load a model directory (or a training run folder); None is the embedded default model.
+
+        ``index``: the retrieval index for proposed low-level texts [default: the model's own, else the embedded
+        one with a warning]; ``prompt``: a :class:`~motiongpt_cli.text.prompting.PromptConfig` (backend, LLM, ...);
+        ``cache_dir``: embedding and LLM-answer caches [default: ``$MOTIONGPT_HOME/cache`` or the user cache]."""
+        from .checkpoint import load_model
+        from .paths import cache_dir as default_cache_dir
+        from .paths import default_model_dir, resolve_device
+
+        resolved = resolve_device(device)
+        loaded = load_model(Path(model) if model is not None else default_model_dir(), device=resolved)
+        cache = Path(cache_dir) if cache_dir is not None else default_cache_dir(env)
+        return cls(loaded, device=resolved, index=None if index is None else Path(index), prompt=prompt,
+                   cache_dir=cache, env=env)  # fmt: skip
+
+    # ------------------------------------------------------------------------------------------- properties
+    @property
+    def name(self) -> str:
+        return self.loaded.name
+
+    @property
+    def conditioning(self) -> str:
+        return self.loaded.model.config.conditioning
+
+    @property
+    def max_frames(self) -> int:
+        return self.loaded.model.config.max_frames
+
+    @property
+    def encoders(self) -> dict:
+        if self._encoders is None:
+            from .text.encoders import load_encoder
+
+            text = self.loaded.text
+            self._encoders = {"high": load_encoder(text.high_encoder, device="cpu", cache_dir=self.cache_dir)}
+            if self.conditioning == "dual":
+                self._encoders["low"] = load_encoder(text.low_encoder, device="cpu", cache_dir=self.cache_dir)
+        return self._encoders
+
+    @property
+    def prompter(self):
+        """The :class:`~motiongpt_cli.text.prompting.Prompter` over the model's index (built on first use)."""
+        if self._prompter is None:
+            from .errors import MotionGPTError
+            from .generation import resolve_index
+            from .text.prompting import make_prompter
+
+            path = resolve_index(self.loaded.path, self._index)
+            if path is None:
+                raise MotionGPTError("no low-level text given and no retrieval index to propose one",
+                                     hint="pass --low TEXT, --no-low, or --index INDEX")  # fmt: skip
+            self._prompter = make_prompter(path, self.prompt_config, env=self.env, cache_dir=self.cache_dir)
+        return self._prompter
+
+    # ------------------------------------------------------------------------------------------- prompting
+    def propose_low(self, text: str | Sequence[str], n: int = 3, *, seed: int | None = None):
+        """``n`` proposed low-level texts for ``text`` (a list of lists for a list of texts)."""
+        from . import validation
+
+        n = int(validation.SAMPLES.check("n", n))
+        if seed is not None:
+            seed = int(validation.SEED.check("seed", seed))
+        texts = [text] if isinstance(text, str) else list(text)
+        results = self.prompter.run(texts, n=n, seed=seed)
+        lows = [r.lows for r in results]
+        return lows[0] if isinstance(text, str) else lows
+
+    # ------------------------------------------------------------------------------------------- generation
+    def plan(self, texts: str | Sequence[str], low: Low = None, *, n: int = 1, seconds: float | None = None,
+             frames: int | None = None, steps: int = 50, sampler: str = "ddim", guidance: float = 2.5,
+             eta: float = 0.0, seed: int | None = None, batch_size: int = 16, out_dir: str | Path | None = None,
+             formats: Sequence[str] = (), overwrite: bool = False) -> Plan:  # fmt: skip
+        """Check every argument, propose the missing low-level texts and decide seeds (and output paths when
+        ``out_dir`` is given, refusing existing files unless ``overwrite``) before anything is sampled.
+
+        ``texts``: one high-level text or a list. ``low``: a string (every sample of every text), a list (one per
+        text; an entry None is proposed), None (proposed per sample), or False (the high-level text only)."""
+        from . import validation
+        from .diffusion.sampler import SamplingOptions
+        from .generation import TextInput, assign_outputs, check_steps, length_in_frames, plan_jobs
+
+        highs = [texts] if isinstance(texts, str) else list(texts)
+        if not highs:
+            raise InvalidValueError("no text to generate from")
+        if any(not isinstance(h, str) for h in highs):
+            raise InvalidValueError("texts must be strings")
+        if low is True:
+            raise InvalidValueError("low must be a string, a list, None or False")
+        if low is False:
+            lows: list[str | None] = [None] * len(highs)
+        elif low is None or isinstance(low, str):
+            lows = [low] * len(highs)
+        else:
+            lows = list(low)
+            if len(lows) != len(highs):
+                raise InvalidValueError(f"low has {len(lows)} entries for {len(highs)} texts")
+        inputs = [TextInput(h, lo) for h, lo in zip(highs, lows, strict=True)]
+        sampling = SamplingOptions(steps=steps, sampler=sampler, guidance=guidance, eta=eta)  # checks the numbers
+        check_steps(self.loaded, sampling.steps)
+        batch_size = int(validation.BATCH_SIZE.check("batch_size", batch_size))
+        length = length_in_frames(seconds, frames, self.max_frames)
+        low_mode = "none" if low is False else "given"
+        if self.conditioning == "high":
+            if any(lo is not None for lo in lows):
+                import warnings
+
+                from .errors import MotionGPTWarning
+
+                warnings.warn("this model is conditioned on the high-level text only; the low-level text is ignored",
+                              MotionGPTWarning, stacklevel=2)  # fmt: skip
+            low_mode = "none"
+        n = int(validation.SAMPLES.check("n", n))  # every number is checked before the prompter (an LLM) runs
+        if seed is not None:
+            seed = int(validation.SEED.check("seed", seed))
+        need_prompt = low_mode == "given" and any(lo is None for lo in lows)
+        jobs, used_seed = plan_jobs(inputs, n, seed=seed, low_mode=low_mode,
+                                    prompter=self.prompter if need_prompt else None)  # fmt: skip
+        if out_dir is not None:
+            from .motion.outputs import validate_formats
+
+            assign_outputs(jobs, Path(out_dir), validate_formats(list(formats) or ["npz", "bvh"]),
+                           overwrite=overwrite)  # fmt: skip
+        return Plan(jobs, used_seed, length, sampling, batch_size, overwrite)
+
+    def run(self, plan: Plan) -> Iterator[Motion]:
+        """Sample a plan batch by batch; each motion is yielded (and written to its output paths, if the plan has
+        any) as soon as its batch finishes."""
+        from .generation import iter_samples
+        from .motion.outputs import write_outputs
+
+        first = next((job for job in plan.jobs if job.outputs), None)
+        if first is not None:
+            next(iter(first.outputs.values())).parent.mkdir(parents=True, exist_ok=True)
+        for job, record in iter_samples(self.loaded, plan.jobs, plan.frames, plan.sampling, self.encoders,
+                                        batch_size=plan.batch_size, device=self.device):  # fmt: skip
+            motion = Motion(**vars(record), low_source=job.low_source, paths=dict(job.outputs))
+            if job.outputs:
+                write_outputs(motion, job.outputs, title=motion.title, overwrite=plan.overwrite)
+            yield motion
+
+    def generate(self, texts: str | Sequence[str], low: Low = None, *, n: int = 1, seconds: float | None = None,
+                 frames: int | None = None, steps: int = 50, sampler: str = "ddim", guidance: float = 2.5,
+                 eta: float = 0.0, seed: int | None = None, batch_size: int = 16) -> list[Motion]:  # fmt: skip
+        """``n`` motions per text, in order (text 0's samples first). See :meth:`plan` for ``low``."""
+        plan = self.plan(texts, low, n=n, seconds=seconds, frames=frames, steps=steps, sampler=sampler,
+                         guidance=guidance, eta=eta, seed=seed, batch_size=batch_size)  # fmt: skip
+        return list(self.run(plan))
+
+
+def load_pipeline(model: str | Path | None = None, **kwargs) -> Pipeline:
+    """:meth:`Pipeline.from_pretrained`: ``load_pipeline()`` is the embedded default model;
+    ``load_pipeline("runs/my-model", device="cuda")`` a model of your own."""
+    return Pipeline.from_pretrained(model, **kwargs)

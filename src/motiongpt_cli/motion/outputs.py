@@ -1,0 +1,57 @@
+"""Every output format in one place: a motion record to ``.npz`` / ``.bvh`` / ``.gif`` / ``.mp4``.
+
+``motiongpt generate``, ``motiongpt export``, the Python API's ``Motion.save`` and anything else that writes motion
+files call :func:`write_outputs`; a new format is added here once. Each file is written atomically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import MotionFormatError
+
+OUTPUT_FORMATS = ("npz", "bvh", "gif", "mp4")
+
+
+def validate_formats(formats: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Normalise and check a list of formats (``".BVH"`` -> ``"bvh"``, duplicates dropped, order kept)."""
+    out: list[str] = []
+    for fmt in formats:
+        fmt = fmt.strip().lower().lstrip(".")
+        if not fmt:
+            continue
+        if fmt not in OUTPUT_FORMATS:
+            raise MotionFormatError(f"unknown format {fmt!r} (choose from {', '.join(OUTPUT_FORMATS)})")
+        if fmt not in out:
+            out.append(fmt)
+    if not out:
+        raise MotionFormatError("no output format given", hint="e.g. --format npz,bvh,gif")
+    return tuple(out)
+
+
+def format_from_suffix(path: Path) -> str:
+    """The output format a file name asks for (``out/a.bvh`` -> ``bvh``)."""
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in OUTPUT_FORMATS:
+        raise MotionFormatError(f"{path}: cannot tell the format from the suffix (use one of "
+                                f"{', '.join('.' + f for f in OUTPUT_FORMATS)})")  # fmt: skip
+    return suffix
+
+
+def write_outputs(record, targets: dict[str, Path], *, title: str = "", overwrite: bool = False) -> None:
+    """Write one :class:`~motiongpt_cli.motion.io.MotionRecord` to every target (format -> path), atomically."""
+    from .bvh import write_bvh
+    from .io import save_npz
+    from .render import write_gif, write_mp4
+
+    for fmt, target in targets.items():
+        if fmt == "npz":
+            save_npz(target, record, overwrite=overwrite)
+        elif fmt == "bvh":
+            write_bvh(target, record.joints, fps=record.fps, overwrite=overwrite)
+        elif fmt == "gif":
+            write_gif(target, record.joints, fps=record.fps, title=title, overwrite=overwrite)
+        elif fmt == "mp4":
+            write_mp4(target, record.joints, fps=record.fps, title=title, overwrite=overwrite)
+        else:
+            raise MotionFormatError(f"unknown output format {fmt!r}")
