@@ -256,3 +256,51 @@ def test_export_npz_to_npz_keeps_provenance(tmp_path, sample_features, sample_jo
         50,
         30,
     )
+
+
+# ----------------------------------------------------------------------------------------------- MDM results.npy
+def _write_results(path, joints_list, texts, num_samples, num_reps, T):
+    motion = np.zeros((len(joints_list), 22, 3, T), np.float32)
+    for i, j in enumerate(joints_list):
+        motion[i, :, :, : len(j)] = j.transpose(1, 2, 0)
+    np.save(path, {"motion": motion, "text": texts, "lengths": np.array([len(j) for j in joints_list]),
+                   "num_samples": num_samples, "num_repetitions": num_reps})  # fmt: skip
+
+
+def test_export_reads_mdm_results_npy(tmp_path, sample_joints):
+    from motiongpt_cli.motion.io import load_npz
+
+    clips = [sample_joints, sample_joints[:120], sample_joints[10:150], sample_joints[:60]]
+    texts = ["a person walks", "a person jumps", "a person walks", "a person jumps"]
+    _write_results(tmp_path / "results.npy", clips, texts, num_samples=2, num_reps=2, T=196)
+    r = run("export", str(tmp_path / "results.npy"), "-f", "npz,bvh", "-o", str(tmp_path / "out"), "--json")
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [Path(row["outputs"]["npz"]).name for row in rows] == [
+        "a-person-walks-s00-r00.npz", "a-person-jumps-s01-r00.npz", "a-person-walks-s00-r01.npz",
+        "a-person-jumps-s01-r01.npz"]  # fmt: skip
+    assert [row["frames"] for row in rows] == [170, 120, 140, 60] and {row["kind"] for row in rows} == {"mdm-results"}
+    for row, clip, text in zip(rows, clips, texts, strict=True):
+        rec = load_npz(row["outputs"]["npz"])
+        assert np.array_equal(rec.joints, clip) and rec.text_high == text and rec.features.shape == (len(clip), 263)
+
+
+def test_export_refuses_a_results_npy_that_would_run_code(tmp_path):
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            import os
+
+            return (os.system, (f"touch {marker}",))
+
+    header = {"descr": "|O", "fortran_order": False, "shape": ()}
+    with open(tmp_path / "results.npy", "wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, header)  # the header of an object array, as np.save writes it
+        pickle.dump({"motion": Evil()}, fh, protocol=3)
+    r = run("export", str(tmp_path / "results.npy"), "-f", "npz", "-o", str(tmp_path / "out"))
+    assert r.exit_code == 1 and not marker.exists()
+    assert "refusing to load posix.system" in r.stderr and "Traceback" not in r.output
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

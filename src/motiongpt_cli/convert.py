@@ -44,6 +44,7 @@ class LoadedMotion:
     joints: np.ndarray  # (T, 22, 3) float32
     features: np.ndarray | None  # (T, 263) float32
     record: MotionRecord | None = None  # the whole record (texts, seed, model, fps ...) when the input was a .npz
+    stem: str = ""  # output file name without suffix: the input's, or text-sample-rep for MDM's results.npy
 
 
 @dataclass
@@ -73,14 +74,30 @@ def load_normalization(mean_path: Path | None, std_path: Path | None) -> tuple[n
     return arrays[0], arrays[1]
 
 
-def load_motion(path: Path, options: ExportOptions) -> LoadedMotion:
-    """Read one input file and return joints (and features when the input has them)."""
-    from .motion.features import features_to_joints
-    from .motion.io import load_motion_array, load_npz
+def _file_stem(path: Path) -> str:
+    return path.name[: -len(path.suffix)] if path.suffix else path.name
 
+
+def load_motions(path: Path, options: ExportOptions) -> list[LoadedMotion]:
+    """Read one input file: one motion, or every sample of an MDM ``results.npy`` (``text-sNN-rNN`` names)."""
+    from .motion.features import features_to_joints
+    from .motion.io import is_object_npy, load_mdm_results, load_motion_array, load_npz, slugify
+
+    stem = _file_stem(path)
     if path.suffix.lower() == ".npz":
         rec = load_npz(path)
-        return LoadedMotion(source=path, kind="npz", joints=rec.joints, features=rec.features, record=rec)
+        return [LoadedMotion(source=path, kind="npz", joints=rec.joints, features=rec.features, record=rec, stem=stem)]
+    if is_object_npy(path):
+        if options.normalized:
+            raise MotionFormatError(f"{path}: --normalized applies to 263-dim features, not to MDM results")
+        results = load_mdm_results(path)
+        motions = []
+        for i, text in enumerate(results.text):
+            sample, rep = results.sample_and_rep(i)
+            record = MotionRecord(features=None, joints=results.joints(i), text_high=text, model="export:mdm-results")
+            motions.append(LoadedMotion(source=path, kind="mdm-results", joints=record.joints, features=None,
+                                        record=record, stem=f"{slugify(text)}-s{sample:02d}-r{rep:02d}"))  # fmt: skip
+        return motions
     kind, array = load_motion_array(path)
     if kind == "features":
         features = array
@@ -90,10 +107,10 @@ def load_motion(path: Path, options: ExportOptions) -> LoadedMotion:
         joints = features_to_joints(features).astype(np.float32)
         if not np.all(np.isfinite(joints)):
             raise MotionFormatError(f"{path}: features give non-finite joints")
-        return LoadedMotion(source=path, kind=kind, joints=joints, features=features.astype(np.float32))
+        return [LoadedMotion(source=path, kind=kind, joints=joints, features=features.astype(np.float32), stem=stem)]
     if options.normalized:
         raise MotionFormatError(f"{path}: --normalized applies to 263-dim features, but this file holds joints")
-    return LoadedMotion(source=path, kind=kind, joints=array.astype(np.float32), features=None)
+    return [LoadedMotion(source=path, kind=kind, joints=array.astype(np.float32), features=None, stem=stem)]
 
 
 def features_for_joints(joints: np.ndarray) -> np.ndarray:
@@ -109,32 +126,48 @@ def features_for_joints(joints: np.ndarray) -> np.ndarray:
     return joints_to_features(np.concatenate([joints, extra], axis=0)).astype(np.float32)
 
 
-def output_paths(source: Path, options: ExportOptions) -> dict[str, Path]:
-    stem = source.name[: -len(source.suffix)] if source.suffix else source.name
+def output_paths(stem: str, options: ExportOptions) -> dict[str, Path]:
     return {fmt: options.out_dir / f"{stem}.{fmt}" for fmt in options.formats}
 
 
-def export_motion(path: Path, options: ExportOptions) -> ExportResult:
-    """Convert one input into every requested format; returns what was written."""
-    targets = output_paths(path, options)
-    for target in targets.values():
-        check_writable(target, overwrite=options.overwrite)
-    motion = load_motion(path, options)
-    rec = motion.record
-    fps = options.fps or (rec.fps if rec else None) or 20
-    title = (rec.text_high + (f" | {rec.text_low}" if rec.text_low else "")) if rec else ""
-    title = title or path.name
-    if rec is not None:
-        record = dataclasses.replace(rec, fps=fps)
-    else:
-        # features are only computed when an .npz is asked for (joints inputs have none)
+def export_motion(path: Path, options: ExportOptions) -> list[ExportResult]:
+    """Convert one input (one motion, or every sample of a ``results.npy``) into every requested format; all of
+    its outputs are checked for existence before the first is written. Returns what was written."""
+    motions = load_motions(path, options)
+    for motion in motions:
+        for target in output_paths(motion.stem, options).values():
+            check_writable(target, overwrite=options.overwrite)
+    results = []
+    for motion in motions:
+        targets = output_paths(motion.stem, options)
+        rec = motion.record
+        fps = options.fps or (rec.fps if rec is not None and motion.kind == "npz" else None) or 20
+        title = (rec.text_high + (f" | {rec.text_low}" if rec.text_low else "")) if rec else ""
+        title = title or path.name
         features = motion.features
-        if features is None and "npz" in targets:
+        if features is None and "npz" in targets:  # joints inputs: features only when an .npz is asked for
             features = features_for_joints(motion.joints)
-        record = MotionRecord(features=features, joints=motion.joints, fps=fps, model=f"export:{motion.kind}")
-    write_outputs(record, targets, title=title, overwrite=options.overwrite)
-    return ExportResult(source=path, kind=motion.kind, frames=int(motion.joints.shape[0]), fps=fps,
-                        outputs=dict(targets))  # fmt: skip
+        if rec is not None:
+            record = dataclasses.replace(rec, fps=fps, features=features)
+        else:
+            record = MotionRecord(features=features, joints=motion.joints, fps=fps, model=f"export:{motion.kind}")
+        write_outputs(record, targets, title=title, overwrite=options.overwrite)
+        results.append(ExportResult(source=path, kind=motion.kind, frames=int(motion.joints.shape[0]), fps=fps,
+                                    outputs=dict(targets)))  # fmt: skip
+    return results
+
+
+def _planned_stems(path: Path) -> list[str]:
+    from .motion.io import is_object_npy, load_mdm_results, slugify
+
+    if is_object_npy(path):
+        try:
+            results = load_mdm_results(path)
+        except MotionFormatError:
+            return [_file_stem(path)]  # the export itself reports the problem
+        return [f"{slugify(t)}-s{results.sample_and_rep(i)[0]:02d}-r{results.sample_and_rep(i)[1]:02d}"
+                for i, t in enumerate(results.text)]  # fmt: skip
+    return [_file_stem(path)]
 
 
 def plan_exports(paths: list[Path], options: ExportOptions) -> list[tuple[Path, str | None]]:
@@ -143,7 +176,7 @@ def plan_exports(paths: list[Path], options: ExportOptions) -> list[tuple[Path, 
     claimed: dict[Path, Path] = {}
     plan: list[tuple[Path, str | None]] = []
     for path in paths:
-        targets = output_paths(path, options).values()
+        targets = [t for stem in _planned_stems(path) for t in output_paths(stem, options).values()]
         clash = next((t for t in targets if t in claimed), None)
         if clash is not None:
             plan.append((path, f"output {clash} would also be written for {claimed[clash]}"))

@@ -19,7 +19,8 @@ def export_cmd(
     inputs: list[str] = typer.Argument(
         ...,
         metavar="INPUT...",
-        help="Feature .npy (N,263), joints .npy (N,22,3) or motiongpt .npz files; '-' reads paths from stdin.",
+        help="Feature .npy (N,263), joints .npy (N,22,3), motiongpt .npz or MDM results.npy files; '-' reads "
+        "paths from stdin.",
     ),
     formats: str | None = typer.Option(
         None, "--format", "-f", help="Comma-separated: npz,bvh,gif,mp4 [default: setting export.formats]."
@@ -35,7 +36,7 @@ def export_cmd(
     std: Path | None = typer.Option(None, "--std", help="Std.npy (263,) to de-normalise features."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per input."),
 ) -> None:
-    """Convert motions to .npz / .bvh / .gif / .mp4 (e.g. MDM, T2M-GPT or MoMask outputs to BVH)."""
+    """Convert motions to .npz / .bvh / .gif / .mp4 (e.g. MDM's results.npy, T2M-GPT or MoMask outputs to BVH)."""
     from ..convert import ExportOptions, export_motion, load_normalization, plan_exports, validate_formats
 
     state = get_state(ctx)
@@ -58,22 +59,23 @@ def export_cmd(
         try:
             if refused:
                 raise MotionGPTError(refused)
-            result = export_motion(path, options)
+            results = export_motion(path, options)
         except MotionGPTError as exc:
             if state.debug:
                 raise
             failed += 1
             print_error(str(exc) if str(path) in str(exc) else f"{path}: {exc}", exc.hint)
             continue
-        if as_json:
-            typer.echo(json.dumps({"input": str(path), "kind": result.kind, "frames": result.frames, "fps": result.fps,
-                                   "outputs": {k: str(v) for k, v in result.outputs.items()}}))  # fmt: skip
-        elif state.quiet:
-            for target in result.outputs.values():
-                typer.echo(str(target))
-        else:
-            written = ", ".join(str(p) for p in result.outputs.values())
-            typer.echo(f"{path} -> {written} ({result.frames} frames, {result.fps} fps)")
+        for result in results:
+            if as_json:
+                typer.echo(json.dumps({"input": str(path), "kind": result.kind, "frames": result.frames,
+                                       "fps": result.fps, "outputs": {k: str(v) for k, v in result.outputs.items()}}))
+            elif state.quiet:
+                for target in result.outputs.values():
+                    typer.echo(str(target))
+            else:
+                written = ", ".join(str(p) for p in result.outputs.values())
+                typer.echo(f"{path} -> {written} ({result.frames} frames, {result.fps} fps)")
     if failed:
         if not state.quiet:
             typer.echo(f"{failed} of {len(paths)} inputs failed", err=True)

@@ -9,6 +9,7 @@ str ("" when none), ``seed`` int (-1 when none), ``model`` str, ``guidance`` flo
 from __future__ import annotations
 
 import math
+import pickle
 import re
 import unicodedata
 import zipfile
@@ -187,3 +188,92 @@ def slugify(text: str, max_len: int = 48) -> str:
     if len(slug) > max_len:
         slug = slug[:max_len].rsplit("-", 1)[0] if "-" in slug[:max_len] else slug[:max_len]
     return slug or "motion"
+
+
+# ----------------------------------------------------------------------------------------------- MDM results.npy
+# What an object-array .npy written by np.save(dict) may reference: numpy's array reconstruction, nothing else.
+_NUMPY_GLOBALS = {
+    (module, name)
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray")
+    for name in ("_reconstruct", "scalar")
+} | {("numpy", "ndarray"), ("numpy", "dtype")}
+
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """Builds numpy arrays and plain containers only; any other class or function in the file is refused."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in _NUMPY_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+@dataclass
+class MDMResults:
+    """MDM's (and the seed's) ``results.npy``: ``motion (N, 22, 3, T)`` joints in metres, ``text``, ``lengths``,
+    ``num_samples``, ``num_repetitions``; entry ``i = rep * num_samples + sample``."""
+
+    motion: np.ndarray
+    text: list[str]
+    lengths: np.ndarray
+    num_samples: int
+    num_repetitions: int
+
+    def joints(self, i: int) -> np.ndarray:
+        """Sample ``i`` as ``(lengths[i], 22, 3)`` float32."""
+        return np.ascontiguousarray(self.motion[i, :, :, : int(self.lengths[i])].transpose(2, 0, 1), np.float32)
+
+    def sample_and_rep(self, i: int) -> tuple[int, int]:
+        return i % self.num_samples, i // self.num_samples
+
+
+def is_object_npy(path: str | Path) -> bool:
+    """Whether a ``.npy`` file holds a pickled object array (as ``np.save(dict)`` writes), from its header only."""
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            _, _, dtype = read(fh)
+    except (OSError, ValueError):
+        return False
+    return bool(dtype.hasobject)
+
+
+def load_mdm_results(path: str | Path) -> MDMResults:
+    """Read ``results.npy`` through a restricted unpickler (numpy arrays and plain containers only)."""
+    path = Path(path)
+    where = str(path)
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read(fh)
+            if shape != () or not dtype.hasobject:
+                raise MotionFormatError(f"{where}: not an MDM results.npy (a pickled dict)")
+            value = _ArraysOnlyUnpickler(fh).load()
+    except MotionFormatError:
+        raise
+    except FileNotFoundError:
+        raise MotionFormatError(f"{where}: file not found") from None
+    except (pickle.UnpicklingError, ValueError, EOFError, TypeError, AttributeError, OSError) as exc:
+        raise MotionFormatError(f"{where}: not a plain-data results.npy ({exc})") from None
+    data = value.item() if isinstance(value, np.ndarray) and value.shape == () else value
+    if not isinstance(data, dict) or not {"motion", "text", "lengths"} <= set(data):
+        raise MotionFormatError(f"{where}: an MDM results.npy needs 'motion', 'text' and 'lengths'")
+    motion = np.asarray(data["motion"])
+    if motion.ndim != 4 or motion.shape[1:3] != (NUM_JOINTS, 3) or motion.dtype.kind != "f":
+        raise MotionFormatError(f"{where}: 'motion' must be float (N, {NUM_JOINTS}, 3, T), got {motion.shape}")
+    n = motion.shape[0]
+    text = [str(t) for t in data["text"]] if isinstance(data["text"], (list, tuple, np.ndarray)) else []
+    lengths = np.asarray(data["lengths"]).reshape(-1)
+    if len(text) != n or lengths.shape != (n,) or lengths.dtype.kind not in "iu":
+        raise MotionFormatError(f"{where}: {n} motions but {len(text)} texts and {lengths.shape} lengths")
+    if np.any(lengths < 2) or np.any(lengths > motion.shape[3]):
+        raise MotionFormatError(f"{where}: lengths must be in [2, {motion.shape[3]}]")
+    num_samples = int(data.get("num_samples", n))
+    num_reps = int(data.get("num_repetitions", 1))
+    if num_samples < 1 or num_samples * num_reps != n:
+        raise MotionFormatError(f"{where}: num_samples {num_samples} x num_repetitions {num_reps} != {n} motions")
+    if not np.all(np.isfinite(motion)):
+        raise MotionFormatError(f"{where}: 'motion' contains NaN or infinite values")
+    return MDMResults(motion.astype(np.float32), text, lengths.astype(np.int64), num_samples, num_reps)

@@ -9,13 +9,16 @@ Names:
   because no package ships CLIP weights.
 
 Every encoder returns float32 ``(N, dim)`` embeddings, L2-normalised, so a dot product is the cosine similarity.
+Models load lazily (on the first text the cache does not know), so a run whose texts are all cached never imports
+sentence-transformers or open_clip. The cache stores the model's float32 rows exactly.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,40 +35,71 @@ class EncoderUnavailableError(MotionGPTError):
 class TextEncoder:
     """A frozen text encoder: ``encode(texts) -> (N, dim) float32``, rows L2-normalised.
 
-    Subclasses implement ``_encode_batch``. ``cache`` (an :class:`EmbeddingCache`) makes repeated texts free.
+    The model loads lazily, on the first text that neither ``cache`` (an :class:`EmbeddingCache` on disk) nor the
+    embeddings handed to :meth:`remember` know, so a run whose texts are all known never imports the encoder's
+    package (sentence-transformers, open_clip: seconds of start-up). Subclasses implement ``_load`` (build the model,
+    return its dimension) and ``_encode_batch`` (L2-normalised rows).
     """
 
     name: str
-    dim: int
     batch_size = 128
 
-    def __init__(self, name: str, dim: int, *, cache: EmbeddingCache | None = None) -> None:
+    def __init__(self, name: str, dim: int | None = None, *, cache: EmbeddingCache | None = None) -> None:
         self.name = name
-        self.dim = dim
+        self._dim = dim
+        self._loaded = False
         self.cache = cache
+        self._known: dict[str, np.ndarray] = {}
+
+    @property
+    def dim(self) -> int:
+        """The embedding dimension (loads the model when it is not known yet)."""
+        if self._dim is None:
+            self.load()
+        return int(self._dim)
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
+    def load(self) -> None:
+        """Load the model now (the first unknown text does this); raises :class:`EncoderUnavailableError`."""
+        if not self._loaded:
+            self._dim = self._load()
+            self._loaded = True
+
+    def remember(self, vectors: Mapping[str, np.ndarray]) -> None:
+        """Embeddings this encoder is known to give (a retrieval index stores its low-level texts'), served when the
+        disk cache misses, before the model would run. Kept in memory only: the disk cache holds model outputs."""
+        for text, vector in vectors.items():
+            self._known[str(text)] = np.asarray(vector, dtype=np.float32)
+
+    def _load(self) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         texts = [str(t) for t in texts]
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
-            return out
-        cached = self.cache.get_many(self.name, texts) if self.cache is not None else {}
-        todo = sorted({t for t in texts if t not in cached})
+            return np.zeros((0, self.dim), dtype=np.float32)
+        found = self.cache.get_many(self.name, texts) if self.cache is not None else {}
+        found.update((t, self._known[t]) for t in texts if t not in found and t in self._known)
+        todo = sorted({t for t in texts if t not in found})
         fresh: dict[str, np.ndarray] = {}
+        if todo:
+            self.load()
         for start in range(0, len(todo), self.batch_size):
             chunk = todo[start : start + self.batch_size]
-            vectors = _l2_normalise(np.asarray(self._encode_batch(chunk), dtype=np.float32))
-            if vectors.shape != (len(chunk), self.dim):
-                raise MotionGPTError(f"encoder {self.name} returned shape {vectors.shape}, expected (n, {self.dim})")
+            vectors = np.asarray(self._encode_batch(chunk), dtype=np.float32)
+            if vectors.shape != (len(chunk), self._dim):
+                raise MotionGPTError(f"encoder {self.name} returned shape {vectors.shape}, expected (n, {self._dim})")
             fresh.update(zip(chunk, vectors, strict=True))
         if self.cache is not None and fresh:
             self.cache.put_many(self.name, fresh)
-        for i, text in enumerate(texts):
-            out[i] = cached[text] if text in cached else fresh[text]
-        return out
+        found.update(fresh)
+        return np.stack([found[t] for t in texts]).astype(np.float32, copy=False)
 
 
 def _l2_normalise(x: np.ndarray) -> np.ndarray:
@@ -74,11 +108,22 @@ def _l2_normalise(x: np.ndarray) -> np.ndarray:
 
 
 class SentenceTransformerEncoder(TextEncoder):
-    def __init__(self, name: str, model, *, cache: EmbeddingCache | None = None) -> None:
-        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-        dim = int(getter())
-        super().__init__(name, dim, cache=cache)
-        self.model = model
+    """A sentence-transformers model (a local folder or a hub name), loaded on first use.
+
+    Its rows are sentence-transformers' own ``normalize_embeddings=True`` output, untouched, so a cached row is
+    bit-for-bit what the model gives (for that text in that batch: padding moves the last float32 bit)."""
+
+    def __init__(self, name: str, path_or_name: str, *, device: str = "cpu",
+                 cache: EmbeddingCache | None = None) -> None:  # fmt: skip
+        super().__init__(name, cache=cache)
+        self.path_or_name = path_or_name
+        self.device = device
+        self.model = None
+
+    def _load(self) -> int:
+        self.model = _load_sentence_transformer(self.path_or_name, self.device, self.name)
+        getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(getter())
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(
@@ -87,24 +132,29 @@ class SentenceTransformerEncoder(TextEncoder):
 
 
 class ClipTextEncoder(TextEncoder):
-    """open_clip's text tower; ``context_length`` tokens (CLIP truncates longer texts, as MDM does)."""
+    """open_clip's text tower, loaded on first use; ``context_length`` tokens (CLIP truncates longer texts, as MDM
+    does)."""
 
-    def __init__(self, name: str, model, tokenizer, *, device: str = "cpu", cache: EmbeddingCache | None = None):
+    def __init__(self, name: str, arch: str, pretrained: str, *, device: str = "cpu",
+                 cache: EmbeddingCache | None = None) -> None:  # fmt: skip
+        super().__init__(name, cache=cache)
+        self.arch, self.pretrained, self.device = arch, pretrained, device
+        self.model = self.tokenizer = None
+
+    def _load(self) -> int:
         import torch
 
-        self.model = model.eval().to(device)
-        self.tokenizer = tokenizer
-        self.device = device
+        model, self.tokenizer = _load_clip(self.arch, self.pretrained, self.name)
+        self.model = model.eval().to(self.device)
         with torch.no_grad():
-            dim = int(self.model.encode_text(tokenizer(["a person walks"]).to(device)).shape[-1])
-        super().__init__(name, dim, cache=cache)
+            return int(self.model.encode_text(self.tokenizer(["a person walks"]).to(self.device)).shape[-1])
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         import torch
 
         with torch.no_grad():
             tokens = self.tokenizer(texts).to(self.device)
-            return self.model.encode_text(tokens).float().cpu().numpy()
+            return _l2_normalise(self.model.encode_text(tokens).float().cpu().numpy())
 
 
 def _minilm_path() -> str:
@@ -140,21 +190,48 @@ _LOADED: dict[tuple[str, str], TextEncoder] = {}
 
 
 def load_encoder(name: str = DEFAULT_ENCODER, *, device: str = "cpu", cache_dir: Path | None = None) -> TextEncoder:
-    """Build (once per process) the encoder called ``name``; embeddings cached under ``cache_dir`` when given."""
+    """The encoder called ``name`` (one object per process and device); embeddings cached under ``cache_dir`` when
+    given. The model itself loads on the first text the cache does not know; what can be checked without loading
+    it (the minilm package, a local folder's existence, a CLIP architecture's name) is checked here."""
     kind, arg = parse_encoder_name(name)
     key = (name, device)
     if key not in _LOADED:
         if kind == "minilm":
-            _LOADED[key] = SentenceTransformerEncoder(name, _load_sentence_transformer(_minilm_path(), device, name))
+            _LOADED[key] = SentenceTransformerEncoder(name, _minilm_path(), device=device)
         elif kind == "st":
-            _LOADED[key] = SentenceTransformerEncoder(name, _load_sentence_transformer(arg, device, name))
+            _LOADED[key] = SentenceTransformerEncoder(name, _check_local_folder(arg, name), device=device)
         else:
             arch, pretrained = arg.split("/")
-            model, tokenizer = _load_clip(arch, pretrained, name)
-            _LOADED[key] = ClipTextEncoder(name, model, tokenizer, device=device)
+            _check_clip_architecture(arch)
+            _LOADED[key] = ClipTextEncoder(name, arch, pretrained, device=device)
     encoder = _LOADED[key]
     encoder.cache = EmbeddingCache(cache_dir / "embeddings.sqlite") if cache_dir is not None else None
     return encoder
+
+
+_ST_HINT = ("pass a local sentence-transformers folder (st:/path/to/model), or download the model once on a machine "
+            "with network; 'minilm' always works offline")  # fmt: skip
+
+
+def _check_local_folder(path_or_name: str, name: str) -> str:
+    """A name that can only be a local path (absolute, ``./``, ``../``, ``~``) must exist; hub names pass."""
+    path = Path(path_or_name).expanduser()
+    if (path.is_absolute() or path_or_name.startswith((".", "~"))) and not path.exists():
+        raise EncoderUnavailableError(f"text encoder {name!r} could not be loaded: {path} does not exist",
+                                      hint=_ST_HINT)  # fmt: skip
+    return path_or_name
+
+
+def _check_clip_architecture(arch: str) -> None:
+    """open_clip's architectures are the ``model_configs/*.json`` files beside the package (what
+    ``open_clip.list_models()`` lists), read without importing open_clip; ``_load_clip`` checks again."""
+    spec = importlib.util.find_spec("open_clip")
+    if spec is None or spec.origin is None:
+        raise EncoderUnavailableError("CLIP text encoders need the open_clip_torch package",
+                                      hint="pip install open_clip_torch, or use 'minilm'")  # fmt: skip
+    configs = Path(spec.origin).parent / "model_configs"
+    if configs.is_dir() and not (configs / f"{arch}.json").is_file():
+        raise EncoderUnavailableError(f"open_clip has no architecture {arch!r}", hint="e.g. clip:ViT-B-32/openai")
 
 
 def _load_sentence_transformer(path_or_name: str, device: str, name: str):
@@ -175,8 +252,7 @@ def _load_sentence_transformer(path_or_name: str, device: str, name: str):
     except Exception as exc:  # hub errors, missing files, bad folders: all mean "not available here"
         raise EncoderUnavailableError(
             f"text encoder {name!r} could not be loaded: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
-            hint="pass a local sentence-transformers folder (st:/path/to/model), or download the model once on a "
-            "machine with network; 'minilm' always works offline",
+            hint=_ST_HINT,
         ) from None
 
 

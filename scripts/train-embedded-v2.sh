@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The next embedded default model (issue 16): examples/train-embedded.toml on 6,000 clips (+ mirrors) of the
+# 44-action synthetic corpus, seed 0. Resumable across sessions: the checkpoint committed in training/embedded-v2/
+# is copied into a work folder, continued exactly with --resume, and copied back with `save`.
+#   scripts/train-embedded-v2.sh run [STEPS]   # synthesise the corpus if needed, then train or resume (background it)
+#   scripts/train-embedded-v2.sh save          # copy the latest checkpoint back into training/embedded-v2/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+work=${MOTIONGPT_TRAIN_WORK:-/work/runs}
+run="$work/embedded-v2"
+keep="$repo/training/embedded-v2"
+mkdir -p "$work"
+case "${1:-run}" in
+  run)
+    if [ ! -f "$work/synth-v2.jsonl" ]; then
+      motiongpt --quiet data synth -o "$work/synth-v2" --clips 6000 --seed 0 --overwrite
+      motiongpt --quiet data prepare --humanml3d "$work/synth-v2" --babel "$work/synth-v2" -o "$work/synth-v2.jsonl" --overwrite
+    fi
+    steps=()
+    [ -n "${2:-}" ] && steps=(--steps "$2")
+    if [ ! -d "$run/model" ] && [ -f "$keep/model/train_state.json" ]; then
+      mkdir -p "$run" && cp -r "$keep/model" "$run/model" && cp "$keep/metrics.jsonl" "$run/metrics.jsonl"
+    fi
+    if [ -d "$run/model" ]; then
+      exec motiongpt --quiet train --data "$work/synth-v2.jsonl" -o "$run" --resume "${steps[@]}" --json
+    fi
+    exec motiongpt --quiet train --data "$work/synth-v2.jsonl" --config examples/train-embedded.toml -o "$run" \
+      "${steps[@]}" --json
+    ;;
+  save)
+    rm -rf "$keep.tmp" && mkdir -p "$keep.tmp/model"
+    # the index is rebuilt at every checkpoint: not kept (12 MB)
+    cp "$run"/model/{config.json,model.safetensors,normalization.safetensors,train_state.json,train_state.safetensors} \
+      "$keep.tmp/model/"
+    cp "$run/metrics.jsonl" "$keep.tmp/"
+    rm -rf "$keep" && mv "$keep.tmp" "$keep"
+    python -c "import json; print('saved step', json.load(open('$keep/model/train_state.json'))['step'])"
+    ;;
+  *) echo "usage: $0 run [STEPS] | save" >&2; exit 2 ;;
+esac
