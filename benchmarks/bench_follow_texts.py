@@ -21,10 +21,10 @@ import numpy as np
 import torch
 
 from motiongpt_cli.checkpoint import load_model
-from motiongpt_cli.paths import default_model_dir
 from motiongpt_cli.diffusion.sampler import SamplingOptions, sample
 from motiongpt_cli.motion.features import denormalize, features_to_joints
 from motiongpt_cli.motion.skeleton import JOINT_NAMES
+from motiongpt_cli.paths import default_model_dir
 from motiongpt_cli.text.encoders import load_encoder
 
 HEAD, R_WRIST = JOINT_NAMES.index("head"), JOINT_NAMES.index("right_wrist")

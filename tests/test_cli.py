@@ -44,7 +44,7 @@ def test_only_working_subcommands_are_registered():
 
     group = typer.main.get_command(app)
     assert sorted(group.list_commands(typer.Context(group))) == ["config", "data", "evaluate", "export", "generate",
-                                                                  "index", "prompt", "train"]
+                                                                  "index", "model", "prompt", "train"]
     assert run("--help").exit_code == 0
 
 

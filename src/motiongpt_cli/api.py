@@ -146,6 +146,8 @@ class Pipeline:
                 raise MotionGPTError("no low-level text given and no retrieval index to propose one",
                                      hint="pass --low TEXT, --no-low, or --index INDEX")  # fmt: skip
             self._prompter = make_prompter(path, self.prompt_config, env=self.env, cache_dir=self.cache_dir)
+            if "low" in self.encoders:  # proposed low-level texts then need no encoding (same encoder name only)
+                self._prompter.index.seed_encoder(self.encoders["low"])
         return self._prompter
 
     # ------------------------------------------------------------------------------------------- prompting

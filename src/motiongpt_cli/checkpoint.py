@@ -43,6 +43,10 @@ class TextConfig:
     high_dim: int = 384
     low_encoder: str | None = "minilm"
     low_dim: int = 384
+    # files of the model directory holding an encoder's own weights (imported checkpoints): CLIP's text tower
+    # (clip.safetensors), a sentence-transformers folder; None = the encoder's packaged or downloaded weights
+    high_weights: str | None = None
+    low_weights: str | None = None
 
 
 @dataclass
@@ -80,6 +84,7 @@ def model_config(
             "high_dim": text.high_dim,
             "low_encoder": text.low_encoder,
             "low_dim": text.low_dim,
+            **{k: v for k, v in (("high_weights", text.high_weights), ("low_weights", text.low_weights)) if v},
         },
         "data": data or {},
         **extra,
@@ -110,6 +115,7 @@ def write_model_dir(
         str(tmp / NORMALIZATION),
     )
     for name, data in (extra_files or {}).items():
+        (tmp / name).parent.mkdir(parents=True, exist_ok=True)  # "low_encoder/config.json" and the like
         (tmp / name).write_bytes(data)
     shutil.rmtree(old, ignore_errors=True)
     if path.exists():

@@ -12,11 +12,13 @@ from .config import config_app
 from .data import data_app
 from .evaluate import evaluate_app
 from .index import index_app
+from .model import model_app
 
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
 app.add_typer(index_app, name="index")
 app.add_typer(evaluate_app, name="evaluate")
+app.add_typer(model_app, name="model")
 
 __all__ = ["app", "main"]
 

@@ -8,6 +8,16 @@ each independently with probability ``cond_dropout``, so one network serves both
 
 Conditioning variants, for the paper's baselines: ``dual`` (ours), ``high`` (MDM: only the high-level text) and
 ``concat`` (MDM fed ``"high. low"`` as one text; the caller builds that text, the network sees one embedding).
+
+Options that let imported MDM / seed (humansensinglab/MotionGPT) weights run with their original numerics
+(checkpoint-interop.md sec. 2); the defaults are our own models' behaviour, unchanged:
+
+- ``null_condition``: ``zero_projection`` (ours: a dropped text contributes 0 to the token) or ``zero_embedding``
+  (MDM: the text *embedding* is zeroed before its Linear, so a dropped text contributes the Linear's bias).
+- ``mask_padding``: ours masks padded frames in attention; MDM before Feb 2025 (and the seed) has no mask at all.
+- ``sinusoid``: the frequency formula of the positional table. ``mdm`` computes ``exp(2i * (-ln 10000 / d))`` as
+  MDM's ``PositionalEncoding`` does (float32); ours is ``exp(-ln 10000 * i / (d/2))``. Both interleave sin (even) and
+  cos (odd); they are bitwise equal for widths 32, 64, 512 but not for every width (384 differs by ULPs).
 """
 
 from __future__ import annotations
@@ -25,6 +35,10 @@ from ..motion.skeleton import FEATURE_DIM, MAX_FRAMES
 
 Conditioning = Literal["dual", "high", "concat"]
 CONDITIONINGS = ("dual", "high", "concat")
+NullCondition = Literal["zero_projection", "zero_embedding"]
+NULL_CONDITIONS = ("zero_projection", "zero_embedding")
+Sinusoid = Literal["motiongpt", "mdm"]
+SINUSOIDS = ("motiongpt", "mdm")
 
 
 @dataclass
@@ -42,10 +56,18 @@ class DenoiserConfig:
     high_dim: int = 512
     low_dim: int = 384
     cond_dropout: float = 0.1
+    null_condition: NullCondition = "zero_projection"
+    mask_padding: bool = True
+    sinusoid: Sinusoid = "motiongpt"
 
     def __post_init__(self) -> None:
         if self.conditioning not in CONDITIONINGS:
             raise MotionGPTError(f"unknown conditioning {self.conditioning!r} (choose {', '.join(CONDITIONINGS)})")
+        if self.null_condition not in NULL_CONDITIONS:
+            choices = ', '.join(NULL_CONDITIONS)
+            raise MotionGPTError(f"unknown null_condition {self.null_condition!r} (choose {choices})")
+        if self.sinusoid not in SINUSOIDS:
+            raise MotionGPTError(f"unknown sinusoid {self.sinusoid!r} (choose {', '.join(SINUSOIDS)})")
         if self.width % self.heads:
             raise MotionGPTError(f"width {self.width} must be divisible by heads {self.heads}")
         for name in ("feature_dim", "width", "layers", "heads", "ff_size", "max_frames", "high_dim"):
@@ -63,6 +85,7 @@ class DenoiserConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> DenoiserConfig:
+        """Strict on unknown keys; keys a config.json predates (``null_condition``, ...) take their defaults."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -70,10 +93,18 @@ class DenoiserConfig:
         return cls(**data)
 
 
-def sinusoidal_embedding(positions: torch.Tensor, dim: int) -> torch.Tensor:
-    """Transformer sinusoids (Vaswani et al. 2017): ``(...,)`` positions -> ``(..., dim)``, sin on even channels."""
+def sinusoidal_embedding(positions: torch.Tensor, dim: int, formula: Sinusoid = "motiongpt") -> torch.Tensor:
+    """Transformer sinusoids (Vaswani et al. 2017): ``(...,)`` positions -> ``(..., dim)``, sin on even channels.
+
+    ``formula="mdm"`` rounds the frequencies as MDM's ``PositionalEncoding`` table does, so row ``p`` equals its
+    ``pe[p]`` bitwise (the timestep embedding is the same table's row ``t``).
+    """
     half = dim // 2
-    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=positions.device, dtype=torch.float32) / half)
+    if formula == "mdm":
+        steps = torch.arange(0, 2 * half, 2, device=positions.device).float()
+        freqs = torch.exp(steps * (-math.log(10000.0) / dim))
+    else:
+        freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=positions.device, dtype=torch.float32) / half)
     args = positions.float()[..., None] * freqs
     emb = torch.stack([torch.sin(args), torch.cos(args)], dim=-1).flatten(-2)
     if dim % 2:
@@ -98,7 +129,7 @@ class MotionDenoiser(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
         self.output_proj = nn.Linear(d, config.feature_dim)
         self.register_buffer(
-            "positions", sinusoidal_embedding(torch.arange(config.max_frames + 1), d), persistent=False
+            "positions", sinusoidal_embedding(torch.arange(config.max_frames + 1), d, config.sinusoid), persistent=False
         )
 
     def condition(
@@ -110,19 +141,20 @@ class MotionDenoiser(nn.Module):
         low_keep: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The prefix token ``(B, width)``: timestep embedding + kept text projections."""
-        token = self.time_mlp(sinusoidal_embedding(t, self.config.width))
-        h = self.high_proj(high)
-        if high_keep is not None:
-            h = h * high_keep.to(h.dtype)[:, None]
-        token = token + h
+        token = self.time_mlp(sinusoidal_embedding(t, self.config.width, self.config.sinusoid))
+        token = token + self._project(self.high_proj, high, high_keep)
         if self.low_proj is not None:
             if low is None:
                 raise MotionGPTError("this model is dual-conditioned and needs low-level embeddings")
-            lo = self.low_proj(low)
-            if low_keep is not None:
-                lo = lo * low_keep.to(lo.dtype)[:, None]
-            token = token + lo
+            token = token + self._project(self.low_proj, low, low_keep)
         return token
+
+    def _project(self, proj: nn.Linear, emb: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
+        if keep is None:
+            return proj(emb)
+        if self.config.null_condition == "zero_embedding":  # MDM's mask_cond: Linear(0) = bias for a dropped text
+            return proj(emb * keep.to(emb.dtype)[:, None])
+        return proj(emb) * keep.to(emb.dtype)[:, None]
 
     def forward(
         self,
@@ -140,6 +172,8 @@ class MotionDenoiser(nn.Module):
         prefix = self.condition(t, high, low, high_keep, low_keep)[:, None, :]
         tokens = torch.cat([prefix, self.input_proj(x_t)], dim=1) + self.positions[: N + 1].to(x_t.dtype)
         padding = None
+        if not self.config.mask_padding:  # MDM/seed trained without a mask: padded frames attend and are attended
+            mask = None
         if mask is not None and not bool(mask.all()):  # no padding: the unmasked softmax is ~8% faster
             padding = torch.cat([torch.zeros_like(mask[:, :1]), ~mask], dim=1)  # True = ignore
         hidden = self.encoder(tokens, src_key_padding_mask=padding)

@@ -106,7 +106,10 @@ class _Scheduler:
             raise MotionGPTError(f"timestep {t} is not in this scheduler's timesteps; call set_timesteps first")
         return self._prev[t]
 
-    def step(self, x0_pred: torch.Tensor, t: int, x_t: torch.Tensor, generator: Generators = None) -> torch.Tensor:
+    def step(self, x0_pred: torch.Tensor, t: int, x_t: torch.Tensor, generator: Generators = None, *,
+             noise: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        """The sample at the next, less noisy step; ``noise`` (shape of ``x_t``) replaces the draw from
+        ``generator`` (to replay another implementation's noise sequence)."""
         raise NotImplementedError  # pragma: no cover
 
 
@@ -118,7 +121,8 @@ class DDPMScheduler(_Scheduler):
     variance = ``beta (1 - alpha_bar_t') / (1 - alpha_bar_t)`` (the "fixed small" choice of MDM).
     """
 
-    def step(self, x0_pred: torch.Tensor, t: int, x_t: torch.Tensor, generator: Generators = None) -> torch.Tensor:
+    def step(self, x0_pred: torch.Tensor, t: int, x_t: torch.Tensor, generator: Generators = None, *,
+             noise: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         prev = self.previous_timestep(t)
         abar_t, abar_prev = self.schedule.alpha_bar(t), self.schedule.alpha_bar(prev)
         beta = 1 - abar_t / abar_prev
@@ -128,7 +132,8 @@ class DDPMScheduler(_Scheduler):
         if prev < 0:  # the last step returns the mean (no noise at t = 0)
             return mean
         variance = beta * (1 - abar_prev) / (1 - abar_t)
-        noise = randn(tuple(x_t.shape), generator, device=x_t.device, dtype=x_t.dtype)
+        if noise is None:
+            noise = randn(tuple(x_t.shape), generator, device=x_t.device, dtype=x_t.dtype)
         return mean + math.sqrt(variance) * noise
 
 
@@ -146,14 +151,17 @@ class DDIMScheduler(_Scheduler):
             raise MotionGPTError(f"eta must be >= 0, got {eta}")
         self.eta = eta
 
-    def step(self, x0_pred: torch.Tensor, t: int, x_t: torch.Tensor, generator: Generators = None) -> torch.Tensor:
+    def step(self, x0_pred: torch.Tensor, t: int, x_t: torch.Tensor, generator: Generators = None, *,
+             noise: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         prev = self.previous_timestep(t)
         abar_t, abar_prev = self.schedule.alpha_bar(t), self.schedule.alpha_bar(prev)
         eps = (x_t - math.sqrt(abar_t) * x0_pred) / math.sqrt(1 - abar_t)
         sigma = self.eta * math.sqrt((1 - abar_prev) / (1 - abar_t)) * math.sqrt(1 - abar_t / abar_prev)
         out = math.sqrt(abar_prev) * x0_pred + math.sqrt(max(1 - abar_prev - sigma**2, 0.0)) * eps
         if sigma > 0 and prev >= 0:
-            out = out + sigma * randn(tuple(x_t.shape), generator, device=x_t.device, dtype=x_t.dtype)
+            if noise is None:
+                noise = randn(tuple(x_t.shape), generator, device=x_t.device, dtype=x_t.dtype)
+            out = out + sigma * noise
         return out
 
 

@@ -18,6 +18,9 @@ reproduces the input joints:
   continuous over time and the same whichever way the body faces (unlike per-frame IK started from the identity).
 - End joints (toes, head, hands) carry no information about their own rotation and keep their parent's.
 
+This is :func:`.ik.solve_world_rotations` (shared with the SMPL writer) with ``anchor="target"``: the offsets
+have the clip's own bone lengths, so each bone keeps exactly the data's direction.
+
 Euler channels are made continuous over time (the nearer of the two equivalent ZYX triples each frame). The
 arms-down rest keeps common poses away from ZYX gimbal lock (a T-pose rest puts a 90° elbow bend exactly on it).
 The root's heading is a rotation about Y, the middle axis, so when the body turns through ±90° the root's Z and X
@@ -35,6 +38,7 @@ import numpy as np
 from ..atomic import atomic_write_text
 from ..errors import MotionFormatError
 from . import rotations as rot
+from .ik import solve_world_rotations, unit_vectors, world_to_local_rotations
 from .kinematics import tree_forward_kinematics
 
 BVH_NAMES = (
@@ -258,31 +262,6 @@ def _axis_rotation(axis: str, angle: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------- writing
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
-
-
-def _kabsch(rest: np.ndarray, current: np.ndarray) -> np.ndarray:
-    """Rotations (F, 3, 3) best mapping rest vectors (n, 3) onto current (F, n, 3)."""
-    h = np.einsum("ni,fnj->fij", rest, current)
-    u, _, vt = np.linalg.svd(h)
-    d = np.sign(np.linalg.det(np.einsum("fji,fkj->fik", vt, u)))
-    fix = np.ones((current.shape[0], 3))
-    fix[:, 2] = d
-    return np.einsum("fji,fj,fkj->fik", vt, fix, u)
-
-
-def _minimal_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Rotation matrices (F, 3, 3) taking unit vectors a to b by the shortest arc (a 180° turn about a
-    perpendicular axis when they are opposite)."""
-    a, b = _unit(a), _unit(b)
-    opposite = (a * b).sum(-1) < -1 + 1e-9
-    if opposite.any():  # nudge exactly-opposite pairs; quat_between is undefined there
-        helper = np.where(np.abs(a[..., :1]) < 0.9, [1.0, 0.0, 0.0], [0.0, 1.0, 0.0])
-        b = np.where(opposite[..., None], _unit(b + 1e-6 * np.cross(a, helper)), b)
-    return rot.numpy_call(lambda x, y: rot.quat_to_matrix(rot.quat_between(x, y)), a, b)
-
-
 def _continuous_euler(euler: np.ndarray) -> np.ndarray:
     """Make Tait-Bryan angles ``(F, J, 3)`` continuous over frames.
 
@@ -313,33 +292,19 @@ def joints_to_bvh(joints: np.ndarray, fps: float = 20.0) -> BVHMotion:
     bone = p - p[:, [max(q, 0) for q in BVH_PARENTS]]
     lengths = np.median(np.linalg.norm(bone, axis=-1), axis=0)
     offsets = np.zeros((22, 3))
-    world = np.zeros((frames, 22, 3, 3))
     for joint, left, right, up in _RIGID_SETS:
-        x = _unit(p[:, left] - p[:, right])
-        y = _unit(p[:, up] - p[:, joint] - ((p[:, up] - p[:, joint]) * x).sum(-1, keepdims=True) * x)
+        x = unit_vectors(p[:, left] - p[:, right])
+        y = unit_vectors(p[:, up] - p[:, joint] - ((p[:, up] - p[:, joint]) * x).sum(-1, keepdims=True) * x)
         frame = np.stack([x, y, np.cross(x, y)], axis=-1)  # columns: left, up, forward
         children = [left, right, up]
         local = np.einsum("fji,fnj->fni", frame, bone[:, children])
         offsets[children] = local.mean(axis=0)
     for j, direction in _REST_DIRECTIONS.items():
         offsets[j] = np.array(direction, dtype=float) * lengths[j]
-    children_of = {j: [c for c, q in enumerate(BVH_PARENTS) if q == j] for j in range(22)}
+    # the clip's own bone lengths: anchoring at the target joints keeps each bone's direction exactly the data's
     rigid = {s[0]: s[1:] for s in _RIGID_SETS}
-    for j in range(22):
-        parent_world = world[:, BVH_PARENTS[j]] if BVH_PARENTS[j] >= 0 else np.tile(np.eye(3), (frames, 1, 1))
-        kids = children_of[j]
-        if j in rigid:
-            world[:, j] = _kabsch(offsets[list(rigid[j])], bone[:, list(rigid[j])])
-        elif kids:
-            (child,) = kids
-            carried = np.einsum("fab,b->fa", parent_world, _unit(offsets[child]))
-            world[:, j] = _minimal_rotation(carried, bone[:, child]) @ parent_world
-        else:
-            world[:, j] = parent_world
-    local = world.copy()
-    for j, parent in enumerate(BVH_PARENTS):
-        if parent >= 0:
-            local[:, j] = np.swapaxes(world[:, parent], -1, -2) @ world[:, j]
+    world = solve_world_rotations(p, offsets, BVH_PARENTS, rigid, anchor="target")
+    local = world_to_local_rotations(world, BVH_PARENTS)
     euler = _continuous_euler(rot.numpy_call(rot.matrix_to_euler, local, order="ZYX"))
     channels = [["Xposition", "Yposition", "Zposition", "Zrotation", "Yrotation", "Xrotation"]] + [
         ["Zrotation", "Yrotation", "Xrotation"] for _ in range(21)

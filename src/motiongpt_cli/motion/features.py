@@ -29,7 +29,6 @@ from typing import Literal, TypeVar, get_args
 
 import numpy as np
 import torch
-from scipy.ndimage import gaussian_filter1d
 
 from ..errors import MotionFormatError
 from . import rotations as rot
@@ -118,6 +117,8 @@ def _inverse_kinematics(joints: torch.Tensor, *, smooth_forward: bool) -> torch.
     frames = joints.shape[0]
     forward = _across_forward(joints, hip_order_bug=True, normalize=False)
     if smooth_forward:
+        from scipy.ndimage import gaussian_filter1d  # only the extraction needs scipy (0.6 s to import)
+
         forward = torch.as_tensor(gaussian_filter1d(forward.numpy(), SMOOTH_SIGMA, axis=0, mode="nearest"))
     forward = forward / forward.norm(dim=-1, keepdim=True)
     root = rot.quat_between(forward, _vec(_FORWARD, forward))

@@ -4,6 +4,12 @@ partners, for KATE example selection and the offline ``retrieval`` prompting bac
 File format (``.npz``, ``allow_pickle=False``): ``embeddings`` (N, dim) float16, L2-normalised; ``high`` and ``low``
 (N,) unicode arrays; ``meta``, a JSON string with ``format_version``, ``encoder``, ``dim``, ``normalized``, ``count``
 and ``fingerprint`` (the dataset's). One entry per unique (high-level caption, low-level text) pair of the train split.
+
+Format 2 adds ``low_texts`` (M,) unicode, the unique low-level texts in first-seen order, and ``low_embeddings``
+(M, dim) float32, their embeddings by the index's encoder, so a proposed low-level text needs no encoding (the
+generation's low-level encoder is handed them when it is the same encoder: :meth:`RetrievalIndex.seed_encoder`).
+float32, not float16, because float16 rows moved the default model's 50-step samples by 1.7e-3 in feature units.
+Format 1 files (without them) still load.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import numpy as np
 from ..atomic import atomic_path
 from ..errors import MotionGPTError
 
-INDEX_FORMAT_VERSION = 1
+INDEX_FORMAT_VERSION = 2  # 2: low_texts + low_embeddings
 
 
 class RetrievalIndexError(MotionGPTError):
@@ -41,6 +47,8 @@ class RetrievalIndex:
     low: list[str]
     encoder: str
     fingerprint: str = ""
+    low_texts: list[str] | None = None  # (M,) unique low-level texts (format 2)
+    low_embeddings: np.ndarray | None = None  # (M, dim) float32, low_texts embedded by ``encoder`` (format 2)
 
     @property
     def dim(self) -> int:
@@ -55,6 +63,15 @@ class RetrievalIndex:
                 f"this index was built with encoder {self.encoder!r}, not {encoder_name!r}",
                 hint=f"query it with --encoder {self.encoder}, or rebuild it with `motiongpt index build --encoder`",
             )
+
+    def seed_encoder(self, encoder) -> bool:
+        """Hand the stored low-level embeddings to ``encoder`` (a :class:`~motiongpt_cli.text.encoders.TextEncoder`)
+        when it is the index's own encoder by name, so texts proposed from the index need no model; returns whether
+        it did (False for another encoder or a format-1 index)."""
+        if self.low_embeddings is None or self.low_texts is None or encoder.name != self.encoder:
+            return False
+        encoder.remember(dict(zip(self.low_texts, self.low_embeddings, strict=True)))
+        return True
 
     def search(self, query: np.ndarray, k: int) -> list[list[Neighbour]]:
         """Top-``k`` rows by cosine similarity for each query row ``(Q, dim)`` (or ``(dim,)``), best first."""
@@ -76,23 +93,28 @@ class RetrievalIndex:
         return out
 
     def to_bytes(self) -> bytes:
-        """The index file's bytes (``.npz``: float16 unit embeddings, the texts, and a JSON ``meta``)."""
+        """The index file's bytes (``.npz``: float16 unit embeddings, the texts, the low-level texts' float32
+        embeddings when known, and a JSON ``meta``); format 1 when there are no low-level embeddings."""
+        has_low = self.low_embeddings is not None and self.low_texts is not None
         meta = {
-            "format_version": INDEX_FORMAT_VERSION,
+            "format_version": INDEX_FORMAT_VERSION if has_low else 1,
             "encoder": self.encoder,
             "dim": self.dim,
             "normalized": True,
             "count": len(self),
             "fingerprint": self.fingerprint,
         }
+        arrays = {
+            "embeddings": self.embeddings.astype(np.float16),
+            "high": np.array(self.high, dtype=str),
+            "low": np.array(self.low, dtype=str),
+            "meta": np.array(json.dumps(meta, sort_keys=True)),
+        }
+        if has_low:
+            arrays["low_texts"] = np.array(self.low_texts, dtype=str)
+            arrays["low_embeddings"] = np.asarray(self.low_embeddings, dtype=np.float32)
         buffer = io.BytesIO()
-        np.savez(
-            buffer,
-            embeddings=self.embeddings.astype(np.float16),
-            high=np.array(self.high, dtype=str),
-            low=np.array(self.low, dtype=str),
-            meta=np.array(json.dumps(meta, sort_keys=True)),
-        )
+        np.savez(buffer, **arrays)
         return buffer.getvalue()
 
     def save(self, path: Path, *, overwrite: bool = False) -> Path:
@@ -112,6 +134,8 @@ def load_index(path: Path) -> RetrievalIndex:
             embeddings = data["embeddings"].astype(np.float32)
             high = data["high"].tolist()
             low = data["low"].tolist()
+            low_texts = data["low_texts"].tolist() if "low_texts" in data.files else None
+            low_embeddings = data["low_embeddings"].astype(np.float32) if "low_embeddings" in data.files else None
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
         raise RetrievalIndexError(f"{path}: not a motiongpt retrieval index ({type(exc).__name__})") from None
     version = meta.get("format_version")
@@ -120,7 +144,12 @@ def load_index(path: Path) -> RetrievalIndex:
     n = len(high)
     if embeddings.ndim != 2 or embeddings.shape != (n, meta.get("dim")) or len(low) != n or n == 0:
         raise RetrievalIndexError(f"{path}: inconsistent index (embeddings {embeddings.shape}, {n} texts)")
-    return RetrievalIndex(embeddings, high, low, meta["encoder"], meta.get("fingerprint", ""))
+    if (low_texts is None) != (low_embeddings is None) or (
+        low_embeddings is not None and low_embeddings.shape != (len(low_texts), embeddings.shape[1])
+    ):
+        raise RetrievalIndexError(f"{path}: inconsistent index (low-level embeddings do not match their texts)")
+    return RetrievalIndex(embeddings, high, low, meta["encoder"], meta.get("fingerprint", ""), low_texts,
+                          low_embeddings)  # fmt: skip
 
 
 def training_pairs(records: list[dict], split: str = "train") -> list[tuple[str, str]]:
@@ -137,9 +166,12 @@ def training_pairs(records: list[dict], split: str = "train") -> list[tuple[str,
 
 
 def build_index(records: list[dict], encoder, *, fingerprint: str = "", split: str = "train") -> RetrievalIndex:
-    """Embed every unique training pair's high-level text with ``encoder`` (a :class:`TextEncoder`)."""
+    """Embed every unique training pair's high-level text, and every unique low-level text, with ``encoder`` (a
+    :class:`TextEncoder`)."""
     pairs = training_pairs(records, split)
     if not pairs:
         raise RetrievalIndexError(f"the dataset has no {split}-split pairs to index")
     embeddings = encoder.encode([h for h, _ in pairs])
-    return RetrievalIndex(embeddings, [h for h, _ in pairs], [lo for _, lo in pairs], encoder.name, fingerprint)
+    low_texts = list(dict.fromkeys(lo for _, lo in pairs))
+    return RetrievalIndex(embeddings, [h for h, _ in pairs], [lo for _, lo in pairs], encoder.name, fingerprint,
+                          low_texts, encoder.encode(low_texts))  # fmt: skip
