@@ -183,7 +183,7 @@ def test_export_refuses_to_overwrite(tmp_path, sample_path):
 def test_export_unknown_format(tmp_path, sample_path):
     result = run("export", str(sample_path), "-f", "bvh,fbx", "-o", str(tmp_path))
     assert result.exit_code == 1
-    assert result.stderr.strip().splitlines()[0] == "Error: unknown format 'fbx' (choose from npz, bvh, gif, mp4)"
+    assert result.stderr.strip().splitlines()[0] == "Error: unknown format 'fbx' (choose from npz, bvh, gif, mp4, smpl)"
 
 
 def test_export_paths_from_stdin_json_and_quiet(tmp_path, sample_path, sample_joints):

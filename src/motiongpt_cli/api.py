@@ -49,13 +49,15 @@ class Motion(MotionRecord):
     def title(self) -> str:
         return self.text_high + (f" | {self.text_low}" if self.text_low else "")
 
-    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
-        """Write the motion to ``path`` (atomically); the format comes from the suffix."""
+    def save(self, path: str | Path, *, overwrite: bool = False, smpl=None) -> Path:
+        """Write the motion to ``path`` (atomically); the format comes from the suffix (``.npz``, ``.bvh``, ``.gif``,
+        ``.mp4``, ``.smpl.npz``). ``smpl``: :class:`~motiongpt_cli.motion.amass.SMPLOutputOptions` (layout, up
+        axis, frame rate, SMPL model file) for ``.smpl.npz``."""
         from .motion.outputs import format_from_suffix, write_outputs
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_outputs(self, {format_from_suffix(path): path}, title=self.title, overwrite=overwrite)
+        write_outputs(self, {format_from_suffix(path): path}, title=self.title, overwrite=overwrite, smpl=smpl)
         return path
 
 
@@ -69,6 +71,7 @@ class Plan:
     sampling: object  # diffusion.sampler.SamplingOptions
     batch_size: int
     overwrite: bool = False
+    smpl: object | None = None  # motion.amass.SMPLOutputOptions for the smpl format
 
     def __len__(self) -> int:
         return len(self.jobs)
@@ -167,7 +170,7 @@ class Pipeline:
     def plan(self, texts: str | Sequence[str], low: Low = None, *, n: int = 1, seconds: float | None = None,
              frames: int | None = None, steps: int = 50, sampler: str = "ddim", guidance: float = 2.5,
              eta: float = 0.0, seed: int | None = None, batch_size: int = 16, out_dir: str | Path | None = None,
-             formats: Sequence[str] = (), overwrite: bool = False) -> Plan:  # fmt: skip
+             formats: Sequence[str] = (), overwrite: bool = False, smpl=None) -> Plan:  # fmt: skip
         """Check every argument, propose the missing low-level texts and decide seeds (and output paths when
         ``out_dir`` is given, refusing existing files unless ``overwrite``) before anything is sampled.
 
@@ -215,10 +218,13 @@ class Pipeline:
                                     prompter=self.prompter if need_prompt else None)  # fmt: skip
         if out_dir is not None:
             from .motion.outputs import validate_formats
+            from .motion.skeleton import FPS
 
+            if smpl is not None and "smpl" in formats:
+                smpl.check_fps(FPS)
             assign_outputs(jobs, Path(out_dir), validate_formats(list(formats) or ["npz", "bvh"]),
                            overwrite=overwrite)  # fmt: skip
-        return Plan(jobs, used_seed, length, sampling, batch_size, overwrite)
+        return Plan(jobs, used_seed, length, sampling, batch_size, overwrite, smpl)
 
     def run(self, plan: Plan) -> Iterator[Motion]:
         """Sample a plan batch by batch; each motion is yielded (and written to its output paths, if the plan has
@@ -233,7 +239,7 @@ class Pipeline:
                                         batch_size=plan.batch_size, device=self.device):  # fmt: skip
             motion = Motion(**vars(record), low_source=job.low_source, paths=dict(job.outputs))
             if job.outputs:
-                write_outputs(motion, job.outputs, title=motion.title, overwrite=plan.overwrite)
+                write_outputs(motion, job.outputs, title=motion.title, overwrite=plan.overwrite, smpl=plan.smpl)
             yield motion
 
     def generate(self, texts: str | Sequence[str], low: Low = None, *, n: int = 1, seconds: float | None = None,

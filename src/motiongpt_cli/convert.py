@@ -17,7 +17,7 @@ import numpy as np
 from .atomic import check_writable
 from .errors import MotionFormatError
 from .motion.io import MotionRecord
-from .motion.outputs import validate_formats, write_outputs
+from .motion.outputs import suffix_of, validate_formats, write_outputs
 
 __all__ = ["ExportOptions", "ExportResult", "export_motion", "plan_exports", "validate_formats"]
 
@@ -33,6 +33,7 @@ class ExportOptions:
     normalized: bool = False
     mean_path: Path | None = None
     std_path: Path | None = None
+    smpl: object | None = None  # motion.amass.SMPLOutputOptions for the smpl format (None: its defaults)
 
 
 @dataclass
@@ -127,7 +128,7 @@ def features_for_joints(joints: np.ndarray) -> np.ndarray:
 
 
 def output_paths(stem: str, options: ExportOptions) -> dict[str, Path]:
-    return {fmt: options.out_dir / f"{stem}.{fmt}" for fmt in options.formats}
+    return {fmt: options.out_dir / f"{stem}{suffix_of(fmt)}" for fmt in options.formats}
 
 
 def export_motion(path: Path, options: ExportOptions) -> list[ExportResult]:
@@ -138,6 +139,9 @@ def export_motion(path: Path, options: ExportOptions) -> list[ExportResult]:
         for target in output_paths(motion.stem, options).values():
             check_writable(target, overwrite=options.overwrite)
     results = []
+    if options.smpl is not None and "smpl" in options.formats:
+        for motion in motions:  # refused before any file of this input is written
+            options.smpl.check_fps(options.fps or (motion.record.fps if motion.kind == "npz" else 20))
     for motion in motions:
         targets = output_paths(motion.stem, options)
         rec = motion.record
@@ -151,7 +155,7 @@ def export_motion(path: Path, options: ExportOptions) -> list[ExportResult]:
             record = dataclasses.replace(rec, fps=fps, features=features)
         else:
             record = MotionRecord(features=features, joints=motion.joints, fps=fps, model=f"export:{motion.kind}")
-        write_outputs(record, targets, title=title, overwrite=options.overwrite)
+        write_outputs(record, targets, title=title, overwrite=options.overwrite, smpl=options.smpl)
         results.append(ExportResult(source=path, kind=motion.kind, frames=int(motion.joints.shape[0]), fps=fps,
                                     outputs=dict(targets)))  # fmt: skip
     return results

@@ -27,6 +27,7 @@ from .diffusion.sampler import SamplingOptions, sample
 from .errors import InvalidValueError, MotionGPTError, MotionGPTWarning
 from .motion.features import features_to_joints
 from .motion.io import MotionRecord, slugify
+from .motion.outputs import suffix_of
 from .motion.skeleton import FPS
 from .paths import INDEX_FILE, embedded_asset
 from .text.conditioning import concat_text
@@ -149,7 +150,7 @@ def plan_jobs(
 def assign_outputs(jobs: list[Job], out_dir: Path, formats: Sequence[str], *, overwrite: bool = False) -> None:
     """Decide every output path and refuse existing ones (without ``overwrite``) before anything is sampled."""
     for job in jobs:
-        job.outputs = {fmt: Path(out_dir) / f"{job.stem}.{fmt}" for fmt in formats}
+        job.outputs = {fmt: Path(out_dir) / f"{job.stem}{suffix_of(fmt)}" for fmt in formats}
         for path in job.outputs.values():
             check_writable(path, overwrite=overwrite)
 

@@ -10,7 +10,7 @@ import typer
 from .. import validation
 from ..errors import MotionGPTError
 from .app import app, get_state, print_error, read_stdin_lines
-from .types import number
+from .types import number, smpl_options
 
 
 @app.command("export")
@@ -23,7 +23,7 @@ def export_cmd(
         "paths from stdin.",
     ),
     formats: str | None = typer.Option(
-        None, "--format", "-f", help="Comma-separated: npz,bvh,gif,mp4 [default: setting export.formats]."
+        None, "--format", "-f", help="Comma-separated: npz,bvh,gif,mp4,smpl [default: setting export.formats]."
     ),
     out_dir: Path = typer.Option(Path("."), "--output", "-o", help="Output folder (created if missing)."),
     fps: int | None = typer.Option(None, "--fps", parser=number(validation.FPS),
@@ -35,6 +35,16 @@ def export_cmd(
     mean: Path | None = typer.Option(None, "--mean", help="Mean.npy (263,) to de-normalise features."),
     std: Path | None = typer.Option(None, "--std", help="Std.npy (263,) to de-normalise features."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per input."),
+    smpl_layout: str = typer.Option("smplh", "--smpl-layout", help="smpl (72) | smplh (156, AMASS) | smplx (165) "
+                                    "poses in --format smpl files."),  # fmt: skip
+    up: str = typer.Option("z", "--up", help="z (AMASS) | y (HumanML3D) axes of --format smpl files."),
+    smpl_fps: int | None = typer.Option(None, "--smpl-fps", parser=number(validation.FPS),
+                                        help="Resample --format smpl files to this rate (30 or 60 for the SMPL-X "
+                                        "Blender add-on) [default: the motion's]."),  # fmt: skip
+    smpl_model: Path | None = typer.Option(None, "--smpl-model", help="Your SMPL model file (SMPL_NEUTRAL.pkl or "
+                                           ".npz): its rest skeleton for --format smpl."),  # fmt: skip
+    fit_shape: bool = typer.Option(False, "--fit-shape", help="Fit betas to the motion's bone lengths "
+                                   "(needs --smpl-model)."),  # fmt: skip
 ) -> None:
     """Convert motions to .npz / .bvh / .gif / .mp4 (e.g. MDM's results.npy, T2M-GPT or MoMask outputs to BVH)."""
     from ..convert import ExportOptions, export_motion, load_normalization, plan_exports, validate_formats
@@ -46,6 +56,7 @@ def export_cmd(
     options = ExportOptions(
         formats=validate_formats(formats.split(",") if formats is not None else settings["export.formats"]),
         out_dir=out_dir, fps=fps, overwrite=overwrite, normalized=normalized, mean_path=mean, std_path=std,
+        smpl=smpl_options(smpl_layout, up, smpl_fps, smpl_model, fit_shape),
     )  # fmt: skip
     if normalized:  # fail once, up front, rather than once per input
         load_normalization(mean, std)

@@ -10,7 +10,7 @@ import typer
 from .. import validation
 from ..errors import MotionGPTError
 from .app import app, device_of, get_state, read_texts
-from .types import number
+from .types import number, smpl_options
 
 
 def parse_generate_line(line: str, where: str) -> tuple[str, str | None]:
@@ -51,7 +51,8 @@ def generate_cmd(
     seed: int | None = typer.Option(None, "--seed", parser=number(validation.SEED),
                                     help="Same seed, same motions [default: random, recorded]."),  # fmt: skip
     model: Path | None = typer.Option(None, "--model", help="Model directory or training run [default: embedded]."),
-    formats: str | None = typer.Option(None, "--format", help="Comma list of npz, bvh, gif, mp4 [default: npz,bvh]."),
+    formats: str | None = typer.Option(None, "--format", help="Comma list of npz, bvh, gif, mp4, smpl "
+                                       "[default: npz,bvh]."),  # fmt: skip
     out: Path = typer.Option(Path("."), "--output", "-o", help="Output folder."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files."),
     from_file: Path | None = typer.Option(None, "--from-file", "-f", help="Read texts from FILE ('-' = stdin)."),
@@ -63,6 +64,16 @@ def generate_cmd(
     batch_size: int = typer.Option(16, "--batch-size", parser=number(validation.BATCH_SIZE),
                                    help="Samples per forward pass."),  # fmt: skip
     as_json: bool = typer.Option(False, "--json", help="One JSON manifest line per sample."),
+    smpl_layout: str = typer.Option("smplh", "--smpl-layout", help="smpl (72) | smplh (156, AMASS) | smplx (165) "
+                                    "poses in --format smpl files."),  # fmt: skip
+    up: str = typer.Option("z", "--up", help="z (AMASS) | y (HumanML3D) axes of --format smpl files."),
+    smpl_fps: int | None = typer.Option(None, "--smpl-fps", parser=number(validation.FPS),
+                                        help="Resample --format smpl files to this rate (30 or 60 for the SMPL-X "
+                                        "Blender add-on) [default: the motion's]."),  # fmt: skip
+    smpl_model: Path | None = typer.Option(None, "--smpl-model", help="Your SMPL model file (SMPL_NEUTRAL.pkl or "
+                                           ".npz): its rest skeleton for --format smpl."),  # fmt: skip
+    fit_shape: bool = typer.Option(False, "--fit-shape", help="Fit betas to the motion's bone lengths "
+                                   "(needs --smpl-model)."),  # fmt: skip
 ) -> None:
     """Generate motions from text with the dual-conditioned diffusion model."""
     from ..api import Pipeline
@@ -90,12 +101,13 @@ def generate_cmd(
     if not pairs:
         raise typer.BadParameter("give at least one text (arguments, --from-file FILE, or - for stdin)")
     fmts = validate_formats(formats.split(",") if formats else state.settings["export.formats"])
+    smpl = smpl_options(smpl_layout, up, smpl_fps, smpl_model, fit_shape)
     lows = False if no_low else ([low] * len(pairs) if low is not None else [lo for _, lo in pairs])
     prompt = PromptConfig.from_settings(state.settings, backend=backend, base_url=base_url, model=llm_model)
     pipe = Pipeline.from_pretrained(model, device=device_of(state), index=index, prompt=prompt, cache_dir=cache_dir())
     plan = pipe.plan([h for h, _ in pairs], lows, n=n, seconds=seconds, frames=frames, steps=steps, sampler=sampler,
                      guidance=guidance, eta=eta, seed=seed, batch_size=batch_size, out_dir=out, formats=fmts,
-                     overwrite=overwrite)  # fmt: skip
+                     overwrite=overwrite, smpl=smpl)  # fmt: skip
     if not state.quiet and not as_json:
         typer.echo(f"{len(plan)} motion(s) of {plan.frames} frames, seed {plan.seed}, {sampler} {steps} steps",
                    err=True)  # fmt: skip

@@ -1,4 +1,4 @@
-"""Every output format in one place: a motion record to ``.npz`` / ``.bvh`` / ``.gif`` / ``.mp4``.
+"""Every output format in one place: a motion record to ``.npz`` / ``.bvh`` / ``.gif`` / ``.mp4`` / ``.smpl.npz``.
 
 ``motiongpt generate``, ``motiongpt export``, the Python API's ``Motion.save`` and anything else that writes motion
 files call :func:`write_outputs`; a new format is added here once. Each file is written atomically.
@@ -10,7 +10,13 @@ from pathlib import Path
 
 from ..errors import MotionFormatError
 
-OUTPUT_FORMATS = ("npz", "bvh", "gif", "mp4")
+OUTPUT_FORMATS = ("npz", "bvh", "gif", "mp4", "smpl")
+SUFFIXES = {"smpl": ".smpl.npz"}  # AMASS-style SMPL parameters; every other format is ".<format>"
+
+
+def suffix_of(fmt: str) -> str:
+    """The file suffix a format is written with (``smpl`` -> ``.smpl.npz``)."""
+    return SUFFIXES.get(fmt, f".{fmt}")
 
 
 def validate_formats(formats: list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -30,16 +36,23 @@ def validate_formats(formats: list[str] | tuple[str, ...]) -> tuple[str, ...]:
 
 
 def format_from_suffix(path: Path) -> str:
-    """The output format a file name asks for (``out/a.bvh`` -> ``bvh``)."""
+    """The output format a file name asks for (``out/a.bvh`` -> ``bvh``, ``out/a.smpl.npz`` -> ``smpl``)."""
+    name = Path(path).name.lower()
+    for fmt, suffix in SUFFIXES.items():
+        if name.endswith(suffix):
+            return fmt
     suffix = Path(path).suffix.lower().lstrip(".")
     if suffix not in OUTPUT_FORMATS:
         raise MotionFormatError(f"{path}: cannot tell the format from the suffix (use one of "
-                                f"{', '.join('.' + f for f in OUTPUT_FORMATS)})")  # fmt: skip
+                                f"{', '.join(suffix_of(f) for f in OUTPUT_FORMATS)})")  # fmt: skip
     return suffix
 
 
-def write_outputs(record, targets: dict[str, Path], *, title: str = "", overwrite: bool = False) -> None:
-    """Write one :class:`~motiongpt_cli.motion.io.MotionRecord` to every target (format -> path), atomically."""
+def write_outputs(record, targets: dict[str, Path], *, title: str = "", overwrite: bool = False,
+                  smpl=None) -> None:  # fmt: skip
+    """Write one :class:`~motiongpt_cli.motion.io.MotionRecord` to every target (format -> path), atomically;
+    ``smpl`` is the :class:`~motiongpt_cli.motion.amass.SMPLOutputOptions` of the ``smpl`` format."""
+    from .amass import write_amass_npz
     from .bvh import write_bvh
     from .io import save_npz
     from .render import write_gif, write_mp4
@@ -53,5 +66,7 @@ def write_outputs(record, targets: dict[str, Path], *, title: str = "", overwrit
             write_gif(target, record.joints, fps=record.fps, title=title, overwrite=overwrite)
         elif fmt == "mp4":
             write_mp4(target, record.joints, fps=record.fps, title=title, overwrite=overwrite)
+        elif fmt == "smpl":
+            write_amass_npz(target, record.joints, fps=record.fps, options=smpl, overwrite=overwrite)
         else:
             raise MotionFormatError(f"unknown output format {fmt!r}")
