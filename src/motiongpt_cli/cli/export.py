@@ -10,7 +10,7 @@ import typer
 from .. import validation
 from ..errors import MotionGPTError
 from .app import app, get_state, print_error, read_stdin_lines
-from .types import number, smpl_options
+from .types import FIT_SHAPE, SMPL_FPS, SMPL_LAYOUT, SMPL_MODEL, SMPL_UP, number, smpl_options
 
 
 @app.command("export")
@@ -35,16 +35,11 @@ def export_cmd(
     mean: Path | None = typer.Option(None, "--mean", help="Mean.npy (263,) to de-normalise features."),
     std: Path | None = typer.Option(None, "--std", help="Std.npy (263,) to de-normalise features."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per input."),
-    smpl_layout: str = typer.Option("smplh", "--smpl-layout", help="smpl (72) | smplh (156, AMASS) | smplx (165) "
-                                    "poses in --format smpl files."),  # fmt: skip
-    up: str = typer.Option("z", "--up", help="z (AMASS) | y (HumanML3D) axes of --format smpl files."),
-    smpl_fps: int | None = typer.Option(None, "--smpl-fps", parser=number(validation.FPS),
-                                        help="Resample --format smpl files to this rate (30 or 60 for the SMPL-X "
-                                        "Blender add-on) [default: the motion's]."),  # fmt: skip
-    smpl_model: Path | None = typer.Option(None, "--smpl-model", help="Your SMPL model file (SMPL_NEUTRAL.pkl or "
-                                           ".npz): its rest skeleton for --format smpl."),  # fmt: skip
-    fit_shape: bool = typer.Option(False, "--fit-shape", help="Fit betas to the motion's bone lengths "
-                                   "(needs --smpl-model)."),  # fmt: skip
+    smpl_layout: str = SMPL_LAYOUT,
+    up: str = SMPL_UP,
+    smpl_fps: int | None = SMPL_FPS,
+    smpl_model: Path | None = SMPL_MODEL,
+    fit_shape: bool = FIT_SHAPE,
 ) -> None:
     """Convert motions to .npz / .bvh / .gif / .mp4 (e.g. MDM's results.npy, T2M-GPT or MoMask outputs to BVH)."""
     from ..convert import ExportOptions, export_motion, load_normalization, plan_exports, validate_formats

@@ -10,7 +10,7 @@ import typer
 from .. import validation
 from ..errors import MotionGPTError
 from .app import app, device_of, get_state, read_texts
-from .types import number, smpl_options
+from .types import FIT_SHAPE, SMPL_FPS, SMPL_LAYOUT, SMPL_MODEL, SMPL_UP, number, smpl_options
 
 
 def parse_generate_line(line: str, where: str) -> tuple[str, str | None]:
@@ -64,16 +64,11 @@ def generate_cmd(
     batch_size: int = typer.Option(16, "--batch-size", parser=number(validation.BATCH_SIZE),
                                    help="Samples per forward pass."),  # fmt: skip
     as_json: bool = typer.Option(False, "--json", help="One JSON manifest line per sample."),
-    smpl_layout: str = typer.Option("smplh", "--smpl-layout", help="smpl (72) | smplh (156, AMASS) | smplx (165) "
-                                    "poses in --format smpl files."),  # fmt: skip
-    up: str = typer.Option("z", "--up", help="z (AMASS) | y (HumanML3D) axes of --format smpl files."),
-    smpl_fps: int | None = typer.Option(None, "--smpl-fps", parser=number(validation.FPS),
-                                        help="Resample --format smpl files to this rate (30 or 60 for the SMPL-X "
-                                        "Blender add-on) [default: the motion's]."),  # fmt: skip
-    smpl_model: Path | None = typer.Option(None, "--smpl-model", help="Your SMPL model file (SMPL_NEUTRAL.pkl or "
-                                           ".npz): its rest skeleton for --format smpl."),  # fmt: skip
-    fit_shape: bool = typer.Option(False, "--fit-shape", help="Fit betas to the motion's bone lengths "
-                                   "(needs --smpl-model)."),  # fmt: skip
+    smpl_layout: str = SMPL_LAYOUT,
+    up: str = SMPL_UP,
+    smpl_fps: int | None = SMPL_FPS,
+    smpl_model: Path | None = SMPL_MODEL,
+    fit_shape: bool = FIT_SHAPE,
 ) -> None:
     """Generate motions from text with the dual-conditioned diffusion model."""
     from ..api import Pipeline

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from .. import validation
 from ..errors import InvalidValueError
 from ..validation import Bounds
 
@@ -29,6 +30,17 @@ def number(bounds: Bounds) -> Callable[[object], int | float]:
 
     parse.__name__ = "integer" if bounds.integer else "float"  # the metavar --help shows
     return parse
+
+
+# the --smpl-* options of generate and export (one declaration, shared)
+SMPL_LAYOUT = typer.Option("smplh", "--smpl-layout", help="smpl (72) | smplh (156, AMASS) | smplx (165) poses in "
+                           "--format smpl files.")  # fmt: skip
+SMPL_UP = typer.Option("z", "--up", help="z (AMASS) | y (HumanML3D) axes of --format smpl files.")
+SMPL_FPS = typer.Option(None, "--smpl-fps", parser=number(validation.FPS), help="Resample --format smpl files to "
+                        "this rate (30 or 60 for the SMPL-X Blender add-on) [default: the motion's].")  # fmt: skip
+SMPL_MODEL = typer.Option(None, "--smpl-model", help="Your SMPL model file (SMPL_NEUTRAL.pkl or .npz): its rest "
+                          "skeleton for --format smpl.")  # fmt: skip
+FIT_SHAPE = typer.Option(False, "--fit-shape", help="Fit betas to the motion's bone lengths (needs --smpl-model).")
 
 
 def smpl_options(layout: str, up: str, smpl_fps: int | None, smpl_model: Path | None, fit_shape: bool):
