@@ -181,9 +181,10 @@ def test_export_refuses_to_overwrite(tmp_path, sample_path):
 
 
 def test_export_unknown_format(tmp_path, sample_path):
-    result = run("export", str(sample_path), "-f", "bvh,fbx", "-o", str(tmp_path))
+    result = run("export", str(sample_path), "-f", "bvh,usdz", "-o", str(tmp_path))
     assert result.exit_code == 1
-    assert result.stderr.strip().splitlines()[0] == "Error: unknown format 'fbx' (choose from npz, bvh, gif, mp4, smpl)"
+    expected = "Error: unknown format 'usdz' (choose from npz, bvh, gif, mp4, smpl, glb, fbx)"
+    assert result.stderr.strip().splitlines()[0] == expected
 
 
 def test_export_paths_from_stdin_json_and_quiet(tmp_path, sample_path, sample_joints):

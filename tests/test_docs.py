@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import shutil
 import subprocess
 
 import pytest
@@ -43,6 +44,8 @@ def test_examples_run(page, tmp_path):
         needs_ffmpeg = "ffmpeg" in code or "mp4" in code
         if kind == "bash" and needs_ffmpeg and subprocess.run(["which", "ffmpeg"], capture_output=True).returncode:
             continue  # the video example needs ffmpeg; test_render covers the missing-tool error
+        if ("fbx" in code or "blender" in code) and shutil.which("blender") is None:
+            continue  # FBX goes through Blender; test_fbx covers the missing-tool error
         cmd = ["bash", "-euo", "pipefail", "-c", code] if kind == "bash" else ["python", "-c", code]
         result = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, f"{page.name} example failed:\n{code}\n--- stderr:\n{result.stderr[-2000:]}"

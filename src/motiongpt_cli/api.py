@@ -131,7 +131,9 @@ class Pipeline:
             from .text.encoders import load_encoder
 
             text = self.loaded.text
-            self._encoders = {"high": load_encoder(text.high_encoder, device="cpu", cache_dir=self.cache_dir)}
+            # an imported model's CLIP weights are a file of its directory (text.high_weights)
+            self._encoders = {"high": load_encoder(text.high_encoder, device="cpu", cache_dir=self.cache_dir,
+                                                   model_dir=self.loaded.path, weights=text.high_weights)}  # fmt: skip
             if self.conditioning == "dual":
                 self._encoders["low"] = load_encoder(text.low_encoder, device="cpu", cache_dir=self.cache_dir)
         return self._encoders
@@ -213,17 +215,19 @@ class Pipeline:
         n = int(validation.SAMPLES.check("n", n))  # every number is checked before the prompter (an LLM) runs
         if seed is not None:
             seed = int(validation.SEED.check("seed", seed))
+        if out_dir is not None:  # the formats' tools and options, before the prompter (an LLM) or the sampler runs
+            from .motion.outputs import check_tools, validate_formats
+            from .motion.skeleton import FPS
+
+            formats = validate_formats(list(formats) or ["npz", "bvh"])
+            check_tools(formats)  # Blender for fbx, ffmpeg for mp4
+            if smpl is not None and "smpl" in formats:
+                smpl.check_fps(FPS)
         need_prompt = low_mode == "given" and any(lo is None for lo in lows)
         jobs, used_seed = plan_jobs(inputs, n, seed=seed, low_mode=low_mode,
                                     prompter=self.prompter if need_prompt else None)  # fmt: skip
         if out_dir is not None:
-            from .motion.outputs import validate_formats
-            from .motion.skeleton import FPS
-
-            if smpl is not None and "smpl" in formats:
-                smpl.check_fps(FPS)
-            assign_outputs(jobs, Path(out_dir), validate_formats(list(formats) or ["npz", "bvh"]),
-                           overwrite=overwrite)  # fmt: skip
+            assign_outputs(jobs, Path(out_dir), formats, overwrite=overwrite)
         return Plan(jobs, used_seed, length, sampling, batch_size, overwrite, smpl)
 
     def run(self, plan: Plan) -> Iterator[Motion]:

@@ -23,7 +23,7 @@ def export_cmd(
         "paths from stdin.",
     ),
     formats: str | None = typer.Option(
-        None, "--format", "-f", help="Comma-separated: npz,bvh,gif,mp4,smpl [default: setting export.formats]."
+        None, "--format", "-f", help="Comma-separated: npz,bvh,gif,mp4,smpl,glb,fbx [default: setting export.formats]."
     ),
     out_dir: Path = typer.Option(Path("."), "--output", "-o", help="Output folder (created if missing)."),
     fps: int | None = typer.Option(None, "--fps", parser=number(validation.FPS),

@@ -51,7 +51,7 @@ def generate_cmd(
     seed: int | None = typer.Option(None, "--seed", parser=number(validation.SEED),
                                     help="Same seed, same motions [default: random, recorded]."),  # fmt: skip
     model: Path | None = typer.Option(None, "--model", help="Model directory or training run [default: embedded]."),
-    formats: str | None = typer.Option(None, "--format", help="Comma list of npz, bvh, gif, mp4, smpl "
+    formats: str | None = typer.Option(None, "--format", help="Comma list of npz, bvh, gif, mp4, smpl, glb, fbx "
                                        "[default: npz,bvh]."),  # fmt: skip
     out: Path = typer.Option(Path("."), "--output", "-o", help="Output folder."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files."),

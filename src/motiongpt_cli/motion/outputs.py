@@ -1,4 +1,5 @@
-"""Every output format in one place: a motion record to ``.npz`` / ``.bvh`` / ``.gif`` / ``.mp4`` / ``.smpl.npz``.
+"""Every output format in one place: a motion record to ``.npz`` / ``.bvh`` / ``.gif`` / ``.mp4`` / ``.smpl.npz`` /
+``.glb`` / ``.fbx``.
 
 ``motiongpt generate``, ``motiongpt export``, the Python API's ``Motion.save`` and anything else that writes motion
 files call :func:`write_outputs`; a new format is added here once. Each file is written atomically.
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from ..errors import MotionFormatError
 
-OUTPUT_FORMATS = ("npz", "bvh", "gif", "mp4", "smpl")
+OUTPUT_FORMATS = ("npz", "bvh", "gif", "mp4", "smpl", "glb", "fbx")
 SUFFIXES = {"smpl": ".smpl.npz"}  # AMASS-style SMPL parameters; every other format is ".<format>"
 
 
@@ -48,14 +49,36 @@ def format_from_suffix(path: Path) -> str:
     return suffix
 
 
+def check_tools(formats) -> None:
+    """Raise :class:`~motiongpt_cli.errors.ToolMissingError` now when a format needs a program that is missing
+    (``fbx``: Blender; ``mp4``: ffmpeg), so a command fails before it samples or writes anything."""
+    import shutil
+
+    from ..errors import ToolMissingError
+
+    if "fbx" in formats:
+        from .fbx import find_blender
+
+        find_blender()
+    if "mp4" in formats and shutil.which("ffmpeg") is None:
+        raise ToolMissingError("ffmpeg is needed for .mp4 previews",
+                               hint="apt-get install ffmpeg (or brew install ffmpeg)")  # fmt: skip
+
+
 def write_outputs(record, targets: dict[str, Path], *, title: str = "", overwrite: bool = False,
                   smpl=None) -> None:  # fmt: skip
     """Write one :class:`~motiongpt_cli.motion.io.MotionRecord` to every target (format -> path), atomically;
-    ``smpl`` is the :class:`~motiongpt_cli.motion.amass.SMPLOutputOptions` of the ``smpl`` format."""
+    ``smpl`` is the :class:`~motiongpt_cli.motion.amass.SMPLOutputOptions` of the ``smpl`` format.
+
+    An FBX needs Blender: without it the error comes before any file of the record is written."""
     from .amass import write_amass_npz
     from .bvh import write_bvh
+    from .fbx import write_fbx
+    from .gltf import write_glb
     from .io import save_npz
     from .render import write_gif, write_mp4
+
+    check_tools(targets)
 
     for fmt, target in targets.items():
         if fmt == "npz":
@@ -68,5 +91,9 @@ def write_outputs(record, targets: dict[str, Path], *, title: str = "", overwrit
             write_mp4(target, record.joints, fps=record.fps, title=title, overwrite=overwrite)
         elif fmt == "smpl":
             write_amass_npz(target, record.joints, fps=record.fps, options=smpl, overwrite=overwrite)
+        elif fmt == "glb":
+            write_glb(target, record.joints, fps=record.fps, overwrite=overwrite)
+        elif fmt == "fbx":
+            write_fbx(target, record.joints, fps=record.fps, overwrite=overwrite)
         else:
             raise MotionFormatError(f"unknown output format {fmt!r}")

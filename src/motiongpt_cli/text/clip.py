@@ -7,11 +7,15 @@ CPU), and the projected EOT feature **not** L2-normalised (MDM feeds the raw fea
 option; it differs from fp16 by ~1e-3 relative.
 
 Encoder names: ``clip:<arch>/<pretrained>@ctx<N>,<fp16|fp32>,raw``, e.g.
-``clip:ViT-B-32-quickgelu/openai@ctx22,fp16,raw`` (:func:`clip_encoder_name`). The registry in :mod:`.encoders`
-should dispatch such names here (see :func:`is_original_clip_name`). Weights, in order: a ``clip.safetensors`` in
-the model directory (the checkpoint's own ``clip_model.*`` text tower), a file given by the caller (safetensors or an
-open_clip state dict), else open_clip's download of ``<pretrained>``; offline without weights ->
-:class:`EncoderUnavailableError`.
+``clip:ViT-B-32-quickgelu/openai@ctx22,fp16,raw`` (:func:`clip_encoder_name`); :func:`.encoders.load_encoder`
+sends every name with ``@`` here. Weights, in order: the model directory's ``high_weights`` file (the checkpoint's
+own ``clip_model.*`` text tower, which ``motiongpt model import`` keeps as ``clip.safetensors``), else a
+``clip.safetensors`` put in the model directory by hand (OpenAI's or open_clip's state dict as safetensors, or a
+``torch.save``d state dict), else open_clip's download of ``<pretrained>`` (or its Hugging Face cache); offline
+without any of them -> :class:`EncoderUnavailableError` naming the file to get and where it goes.
+
+Embeddings are cached under the name plus the weights' identity (``sha256:`` of the file, or ``open_clip:openai``),
+so features of different weights never mix. The model (and open_clip) loads on the first text the cache misses.
 """
 
 from __future__ import annotations
@@ -25,10 +29,11 @@ from typing import Literal
 import numpy as np
 
 from ..errors import MotionGPTError
-from .encoders import EmbeddingCache, EncoderUnavailableError, TextEncoder
+from .encoders import EncoderUnavailableError, TextEncoder, _check_clip_architecture, file_sha256
 
 Precision = Literal["fp16", "fp32"]
 FULL_CONTEXT = 77
+CLIP_FILE = "clip.safetensors"  # a model directory's CLIP weights
 _NAME = re.compile(r"^clip:(?P<arch>[^/@]+)/(?P<pretrained>[^/@]+)@ctx(?P<ctx>\d+),(?P<prec>fp16|fp32),raw$")
 
 
@@ -74,9 +79,10 @@ def tokenize(texts: Sequence[str], context_length: int):
     return torch.cat([tokens, pad], dim=1)
 
 
-def build_text_model(recipe: ClipRecipe, weights: dict | None = None):
+def build_text_model(recipe: ClipRecipe, weights: dict | None = None, *, model_dir: Path | None = None):
     """The open_clip model with ``weights`` (a CLIP state dict; only the text tower is needed) or the pretrained
-    download; fp16 precision converts the same tensors as OpenAI's ``convert_weights``."""
+    download; fp16 precision converts the same tensors as OpenAI's ``convert_weights``. ``model_dir``: where the
+    offline error tells the user to put the weights."""
     import logging
 
     import open_clip
@@ -90,12 +96,7 @@ def build_text_model(recipe: ClipRecipe, weights: dict | None = None):
         try:
             model = open_clip.create_model(recipe.arch, pretrained=recipe.pretrained, precision=precision)
         except Exception as exc:
-            raise EncoderUnavailableError(
-                f"CLIP weights {recipe.arch}/{recipe.pretrained} are not available here "
-                f"({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})",
-                hint="import a checkpoint that carries clip_model.*, or run once with network so open_clip caches "
-                "the weights (Hugging Face hub), or give the weights file",
-            ) from None
+            raise _unavailable(recipe, model_dir, exc) from None
         return model.eval()
     root = logging.getLogger()
     was, root.disabled = root.disabled, True  # "initialized randomly" is expected: the weights follow
@@ -104,22 +105,41 @@ def build_text_model(recipe: ClipRecipe, weights: dict | None = None):
             model = open_clip.create_model(recipe.arch, pretrained=None, precision=precision)
     finally:
         root.disabled = was
+    # load_state_dict copies into the model's own dtypes: fp16 weights stay exact, fp32 ones round as
+    # convert_weights would; the visual tower and logit_scale are not used by encode_text
     result = model.load_state_dict(weights, strict=False)
-    missing = [k for k in result.missing_keys if not k.startswith("visual.")]
+    missing = [k for k in result.missing_keys if not k.startswith("visual.") and k != "logit_scale"]
     unexpected = [k for k in result.unexpected_keys if not k.startswith("visual.")]
     if missing or unexpected:
         raise EncoderUnavailableError(f"CLIP weights do not fit {recipe.arch}: missing {missing[:4]}, "
                                       f"unexpected {unexpected[:4]}")  # fmt: skip
+    model.visual = None  # about 88M parameters encode_text never touches
     return model.eval()
 
 
+def _unavailable(recipe: ClipRecipe, model_dir: Path | None, exc: Exception) -> EncoderUnavailableError:
+    """The one line for "no CLIP weights here": which file to get and where it goes."""
+    import open_clip
+
+    hub = (open_clip.get_pretrained_cfg(recipe.arch, recipe.pretrained) or {}).get("hf_hub", "").rstrip("/")
+    source = f"open_clip_model.safetensors from huggingface.co/{hub}" if hub else f"{recipe.pretrained}'s file"
+    where = f"save it as {Path(model_dir) / CLIP_FILE}" if model_dir is not None else "pass its path as the weights"
+    return EncoderUnavailableError(
+        f"CLIP {recipe.arch}/{recipe.pretrained} weights are not available offline: get {source} and {where}",
+        hint=f"or run once with network (open_clip caches the download; it said {type(exc).__name__}); a checkpoint "
+        "that carries clip_model.* brings its own CLIP through `motiongpt model import`",
+    )
+
+
 def read_weights(path: Path) -> dict:
-    """A CLIP state dict from ``.safetensors`` or an open_clip ``.pt``/``.bin`` (read with ``weights_only``)."""
+    """A CLIP state dict from safetensors or a ``torch.save``d state dict (read with ``weights_only``), by content."""
     import torch
 
     path = Path(path)
     try:
-        if path.suffix == ".safetensors":
+        with path.open("rb") as f:
+            head = f.read(9)
+        if len(head) == 9 and head[8:9] == b"{":  # safetensors: u64 header length, then the JSON header
             from safetensors.torch import load_file
 
             return load_file(str(path))
@@ -135,16 +155,39 @@ def read_weights(path: Path) -> dict:
 
 
 class OriginalClipTextEncoder(TextEncoder):
-    """CLIP text features with the original recipe; rows are *not* L2-normalised (unlike :class:`TextEncoder`)."""
+    """CLIP text features with the original recipe; rows are *not* L2-normalised (unlike the other encoders).
+
+    ``weights``: a CLIP weights file, else open_clip's download of the recipe's pretrained tag. Nothing is read
+    and open_clip is not imported until the first text the cache does not know (the weights file is hashed then,
+    once per file: :func:`.encoders.file_sha256`)."""
 
     batch_size = 64
 
-    def __init__(self, name: str, model, recipe: ClipRecipe, *, device: str = "cpu",
-                 cache: EmbeddingCache | None = None) -> None:  # fmt: skip
-        self.model = model.to(device).eval()
-        self.recipe = recipe
+    def __init__(self, name: str, recipe: ClipRecipe | None = None, *, weights: Path | None = None,
+                 device: str = "cpu", model_dir: Path | None = None) -> None:  # fmt: skip
+        self.recipe = recipe or parse_clip_name(name)
+        dim = _check_clip_architecture(self.recipe.arch).get("embed_dim")
+        super().__init__(name, int(dim) if dim else None)
+        self.weights = Path(weights) if weights is not None else None
         self.device = device
-        super().__init__(name, int(self.model.text_projection.shape[-1]), cache=cache)
+        self.model_dir = model_dir
+        self.model = None
+        self._cache_key: str | None = None
+
+    @property
+    def cache_key(self) -> str:
+        if self._cache_key is None:
+            if self.weights is not None:
+                identity = f"sha256:{file_sha256(self.weights, self.cache)}"
+            else:
+                identity = f"open_clip:{self.recipe.pretrained}"
+            self._cache_key = f"{self.name}|{identity}"
+        return self._cache_key
+
+    def _load(self) -> int:
+        state = read_weights(self.weights) if self.weights is not None else None
+        self.model = build_text_model(self.recipe, state, model_dir=self.model_dir).to(self.device)
+        return int(self.model.text_projection.shape[-1])
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         import torch
@@ -152,29 +195,3 @@ class OriginalClipTextEncoder(TextEncoder):
         with torch.no_grad():
             tokens = tokenize(texts, self.recipe.context_length).to(self.device)
             return self.model.encode_text(tokens).float().cpu().numpy()
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        texts = [str(t) for t in texts]
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        cached = self.cache.get_many(self.name, texts) if self.cache is not None and texts else {}
-        todo = sorted({t for t in texts if t not in cached})
-        fresh: dict[str, np.ndarray] = {}
-        for start in range(0, len(todo), self.batch_size):
-            chunk = todo[start : start + self.batch_size]
-            fresh.update(zip(chunk, np.asarray(self._encode_batch(chunk), dtype=np.float32), strict=True))
-        if self.cache is not None and fresh:
-            self.cache.put_many(self.name, fresh)
-        for i, text in enumerate(texts):
-            out[i] = cached[text] if text in cached else fresh[text]
-        return out
-
-
-def load_clip_encoder(name: str, *, weights: Path | None = None, device: str = "cpu",
-                      cache_dir: Path | None = None) -> OriginalClipTextEncoder:  # fmt: skip
-    """The encoder ``name`` (see the module docstring); ``weights``: a CLIP weights file (model dir's
-    ``clip.safetensors`` or a user file), else the pretrained download."""
-    recipe = parse_clip_name(name)
-    state = read_weights(weights) if weights is not None else None
-    model = build_text_model(recipe, state)
-    cache = EmbeddingCache(Path(cache_dir) / "embeddings.sqlite") if cache_dir is not None else None
-    return OriginalClipTextEncoder(name, model, recipe, device=device, cache=cache)

