@@ -33,7 +33,14 @@ case "${1:-run}" in
     # the index is rebuilt at every checkpoint: not kept (12 MB)
     cp "$run"/model/{config.json,model.safetensors,normalization.safetensors,train_state.json,train_state.safetensors} \
       "$keep.tmp/model/"
-    cp "$run/metrics.jsonl" "$keep.tmp/"
+    # the log up to the checkpoint's step: a resumed run logs the steps after it again
+    python - "$run" "$keep.tmp" <<'PY'
+import json, sys
+run, keep = sys.argv[1], sys.argv[2]
+step = json.load(open(f"{run}/model/train_state.json"))["step"]
+rows = [line for line in open(f"{run}/metrics.jsonl") if line.strip() and json.loads(line)["step"] <= step]
+open(f"{keep}/metrics.jsonl", "w").writelines(rows)
+PY
     rm -rf "$keep" && mv "$keep.tmp" "$keep"
     python -c "import json; print('saved step', json.load(open('$keep/model/train_state.json'))['step'])"
     ;;
