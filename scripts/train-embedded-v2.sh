@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
-work=${MOTIONGPT_TRAIN_WORK:-/work/runs}
+work=${EMBEDDED_TRAIN_DIR:-/work/runs}
 run="$work/embedded-v2"
 keep="$repo/training/embedded-v2"
 mkdir -p "$work"
