@@ -70,7 +70,7 @@ def test_explicit_config_replaces_discovery_and_no_config_ignores_files(tmp_path
         ("[prompt]\ntimeout = 0\n", "'prompt.timeout' must be a finite number > 0"),
         ("[prompt]\nretrieval_temperature = -inf\n", "'prompt.retrieval_temperature' must be a finite number > 0"),
         ('device = "gpu"\n', "must be one of auto, cpu, cuda"),
-        ('[export]\nformats = ["npz", "fbx"]\n', "unknown export format 'fbx'"),
+        ('[export]\nformats = ["npz", "usdz"]\n', "unknown export format 'usdz'"),
         ("[export\n", "invalid TOML"),
     ],
 )
