@@ -41,7 +41,7 @@ def export_cmd(
     smpl_model: Path | None = SMPL_MODEL,
     fit_shape: bool = FIT_SHAPE,
 ) -> None:
-    """Convert motions to .npz / .bvh / .gif / .mp4 (e.g. MDM's results.npy, T2M-GPT or MoMask outputs to BVH)."""
+    """Convert motions to .npz / .bvh / .gif / .mp4 / SMPL .npz / .glb / .fbx (e.g. MDM's results.npy to BVH)."""
     from ..convert import ExportOptions, export_motion, load_normalization, plan_exports, validate_formats
 
     state = get_state(ctx)
