@@ -165,3 +165,16 @@ def test_flattened_joints_are_accepted(tmp_path):
 )
 def test_slugify(text, slug):
     assert slugify(text) == slug and len(slugify(text)) <= 48
+
+
+def test_outputs_get_the_usual_file_mode(tmp_path):
+    """Atomic writes go through mkstemp (mode 0600); the finished file gets 0666 minus the umask, as open() would."""
+    import os
+
+    from motiongpt_cli.atomic import _umask, atomic_write_text
+
+    path = atomic_write_text(tmp_path / "a.txt", "x")
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~_umask()
+    reference = tmp_path / "b.txt"
+    reference.write_text("x")
+    assert os.stat(path).st_mode & 0o777 == os.stat(reference).st_mode & 0o777

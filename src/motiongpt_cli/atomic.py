@@ -6,6 +6,7 @@ A crash or Ctrl-C leaves either the old file or the complete new one, never a pa
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 from collections.abc import Iterator
@@ -39,10 +40,19 @@ def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iter
             os.fsync(fh.fileno())
         if not overwrite and path.exists():  # appeared while we were writing
             raise OutputExistsError(f"{path} already exists", hint="pass --overwrite to replace it")
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; a user's file gets the usual mode
         os.replace(tmp_path, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+
+
+@functools.cache
+def _umask() -> int:
+    """The process's umask (read once: setting it to read it is not thread-safe)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = True) -> Path:
