@@ -82,7 +82,7 @@ def _file_stem(path: Path) -> str:
 def load_motions(path: Path, options: ExportOptions) -> list[LoadedMotion]:
     """Read one input file: one motion, or every sample of an MDM ``results.npy`` (``text-sNN-rNN`` names)."""
     from .motion.features import features_to_joints
-    from .motion.io import is_object_npy, load_mdm_results, load_motion_array, load_npz, slugify
+    from .motion.io import is_object_npy, load_mdm_results, load_motion_array, load_npz
 
     stem = _file_stem(path)
     if path.suffix.lower() == ".npz":
@@ -94,10 +94,9 @@ def load_motions(path: Path, options: ExportOptions) -> list[LoadedMotion]:
         results = load_mdm_results(path)
         motions = []
         for i, text in enumerate(results.text):
-            sample, rep = results.sample_and_rep(i)
             record = MotionRecord(features=None, joints=results.joints(i), text_high=text, model="export:mdm-results")
             motions.append(LoadedMotion(source=path, kind="mdm-results", joints=record.joints, features=None,
-                                        record=record, stem=f"{slugify(text)}-s{sample:02d}-r{rep:02d}"))  # fmt: skip
+                                        record=record, stem=results.stem(i)))  # fmt: skip
         return motions
     kind, array = load_motion_array(path)
     if kind == "features":
@@ -162,15 +161,14 @@ def export_motion(path: Path, options: ExportOptions) -> list[ExportResult]:
 
 
 def _planned_stems(path: Path) -> list[str]:
-    from .motion.io import is_object_npy, load_mdm_results, slugify
+    from .motion.io import is_object_npy, load_mdm_results
 
     if is_object_npy(path):
         try:
             results = load_mdm_results(path)
         except MotionFormatError:
             return [_file_stem(path)]  # the export itself reports the problem
-        return [f"{slugify(t)}-s{results.sample_and_rep(i)[0]:02d}-r{results.sample_and_rep(i)[1]:02d}"
-                for i, t in enumerate(results.text)]  # fmt: skip
+        return [results.stem(i) for i in range(len(results.text))]
     return [_file_stem(path)]
 
 

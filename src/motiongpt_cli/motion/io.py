@@ -226,6 +226,11 @@ class MDMResults:
     def sample_and_rep(self, i: int) -> tuple[int, int]:
         return i % self.num_samples, i // self.num_samples
 
+    def stem(self, i: int) -> str:
+        """Sample ``i``'s file name: its text, sample and repetition (``a-person-walks-s00-r01``)."""
+        sample, rep = self.sample_and_rep(i)
+        return f"{slugify(self.text[i])}-s{sample:02d}-r{rep:02d}"
+
 
 def is_object_npy(path: str | Path) -> bool:
     """Whether a ``.npy`` file holds a pickled object array (as ``np.save(dict)`` writes), from its header only."""
