@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from motiongpt_cli.motion.smpl import joints_to_smpl, load_smpl_model, smpl_to_joints
+from motiongpt_cli.motion.body_model import load_smpl_model
+from motiongpt_cli.motion.smpl import joints_to_smpl, smpl_to_joints
 
 REFERENCE_DATA = Path(__file__).resolve().parents[2] / "shared" / "reference-data"
 CLIP = REFERENCE_DATA / "humanml3d" / "new_joints" / "012314.npy"

@@ -1,5 +1,6 @@
 """`--format smpl`: AMASS-style SMPL .npz in three layouts, Z or Y up, resampled; read back by our loader and by
-smplx (the consumer) on a synthetic SMPL model in the official layout."""
+smplx (the consumer) on synthetic SMPL, SMPL-H and SMPL-X models in the official layouts; the layout follows the
+model file unless asked."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from motiongpt_cli.motion.amass import (
     load_amass_npz,
     write_amass_npz,
 )
-from test_smpl import _smplx_joints, _synthetic_smpl
+from test_smpl import _random_body_clip, _smplx_joints, _synthetic_smpl, _tiny_body_file, smplx_forward, smplx_reference
 
 runner = CliRunner()
 
@@ -45,7 +46,7 @@ def clip(body):
     rng = np.random.default_rng(3)
     t = np.linspace(0, 1, 60)[:, None]
     orient = np.concatenate([0.2 * np.sin(4 * t), 3.0 * t, 0.1 * np.cos(3 * t)], axis=1)  # ~170 degrees of turn
-    pose = (rng.normal(scale=0.25, size=(1, 23, 3)) * np.sin(2 * np.pi * t)[:, :, None])
+    pose = rng.normal(scale=0.25, size=(1, 23, 3)) * np.sin(2 * np.pi * t)[:, :, None]
     pose[:, 21:] = 0  # hands: 22 joints cannot tell them
     transl = np.concatenate([0.5 * t, 0.02 * np.sin(6 * t), 0.8 * t], axis=1)
     return _smplx_joints(model, orient, pose, transl)[:, :22].astype(np.float32)
@@ -139,3 +140,25 @@ def test_motion_save_smpl(tmp_path, sample_joints):
     path = m.save(tmp_path / "m.smpl.npz", smpl=SMPLOutputOptions(layout="smpl"))
     assert load_amass_npz(path)["poses"].shape == (170, 72)
     assert torch.is_tensor(torch.as_tensor(load_amass_npz(path)["trans"]))
+
+
+@pytest.mark.parametrize("family, width", [("smplh", 156), ("smplx", 165)])
+def test_model_family_sets_the_default_layout(body, tmp_path, family, width):
+    """An SMPL-H model gives AMASS's 156 + dmpls, an SMPL-X model 165, unless a layout is asked; smplx's own SMPLH /
+    SMPLX, fed the file's poses as they are, reproduces the motion (Z up, about the model's own pelvis)."""
+    path = _tiny_body_file(tmp_path / f"{family}.npz", family)
+    reference = smplx_reference(path, family, batch_size=40)
+    clip = _random_body_clip(reference, family, frames=40).astype(np.float32)
+    arrays = joints_to_amass(clip, 20, SMPLOutputOptions(model_path=path))
+    poses = arrays["poses"]
+    assert poses.shape == (40, width) and str(arrays["surface_model_type"]) == family
+    assert ("dmpls" in arrays) == (family == "smplh") and ("pose_jaw" in arrays) == (family == "smplx")
+    face = poses[:, 66:75] if family == "smplx" else None  # jaw, left eye, right eye
+    out = smplx_forward(reference, family, poses[:, :3], poses[:, 3:66], arrays["trans"], arrays["betas"],
+                        hands=poses[:, width - 90 :], face=face)  # fmt: skip
+    np.testing.assert_allclose(out.joints[:, :22].numpy(), clip @ Y_UP_TO_Z_UP.T, atol=1e-4)
+    assert joints_to_amass(clip, 20, SMPLOutputOptions(layout="smpl", model_path=path))["poses"].shape == (40, 72)
+    # an SMPL model, or none, keeps AMASS's SMPL-H layout
+    _, smpl_path = body
+    assert joints_to_amass(clip, 20, SMPLOutputOptions(model_path=smpl_path))["poses"].shape == (40, 156)
+    assert SMPLOutputOptions().layout_for(None) == "smplh"

@@ -43,8 +43,8 @@ def test_only_working_subcommands_are_registered():
     import typer
 
     group = typer.main.get_command(app)
-    assert sorted(group.list_commands(typer.Context(group))) == ["config", "data", "evaluate", "export", "generate",
-                                                                  "index", "model", "prompt", "train"]
+    assert sorted(group.list_commands(typer.Context(group))) == ["config", "data", "edit", "evaluate", "export",
+                                                                  "generate", "index", "model", "prompt", "train"]
     assert run("--help").exit_code == 0
 
 
@@ -183,7 +183,7 @@ def test_export_refuses_to_overwrite(tmp_path, sample_path):
 def test_export_unknown_format(tmp_path, sample_path):
     result = run("export", str(sample_path), "-f", "bvh,usdz", "-o", str(tmp_path))
     assert result.exit_code == 1
-    expected = "Error: unknown format 'usdz' (choose from npz, bvh, gif, mp4, smpl, glb, fbx)"
+    expected = "Error: unknown format 'usdz' (choose from npz, bvh, gif, mp4, smpl, glb, fbx, obj)"
     assert result.stderr.strip().splitlines()[0] == expected
 
 

@@ -14,6 +14,7 @@ import logging
 import os
 import subprocess
 import sys
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -333,3 +334,186 @@ def test_imported_checkpoint_with_clip_model_generates_offline(tmp_path, norm, t
     assert "a person walks" in cached and not cache.loaded
     reference = open_clip_features(tower, "ViT-B-32-quickgelu", "fp16", padded_tokens(["a person walks"], 22))
     assert rel_l2(cached["a person walks"][None], reference) <= 1e-3
+
+
+# ---------------------------------------------------------------------------------------------- --clip FILE
+class _Block(torch.nn.Module):
+    """One residual block with OpenAI's attribute names (clip/model.py ResidualAttentionBlock)."""
+
+    def __init__(self, width: int, heads: int, mask: torch.Tensor) -> None:
+        super().__init__()
+        self.attn = torch.nn.MultiheadAttention(width, heads)
+        self.ln_1 = torch.nn.LayerNorm(width)
+        self.mlp = torch.nn.Sequential(OrderedDict(c_fc=torch.nn.Linear(width, 4 * width), gelu=torch.nn.Identity(),
+                                                   c_proj=torch.nn.Linear(4 * width, width)))  # fmt: skip
+        self.ln_2 = torch.nn.LayerNorm(width)
+        self.attn_mask = mask  # a plain attribute, as OpenAI's (not a buffer: not in the state dict)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.attn(x, x, x, need_weights=False, attn_mask=self.attn_mask)[0]
+
+
+class _OpenAIClip(torch.nn.Module):
+    """OpenAI's CLIP module tree (text tower full size; a one-tensor stand-in for the visual tower), so that a
+    traced copy is a TorchScript archive with the real file's names. ``forward`` only embeds: tracing keeps every
+    parameter whatever the forward uses, and the reader never looks at the code."""
+
+    def __init__(self, width: int = WIDTH, layers: int = LAYERS, heads: int = HEADS, vocab: int = VOCAB) -> None:
+        super().__init__()
+        mask = torch.full((FULL_CONTEXT, FULL_CONTEXT), float("-inf")).triu(1)
+        self.visual = torch.nn.Module()
+        self.visual.conv1 = torch.nn.Conv2d(3, 4, 2, bias=False)
+        self.transformer = torch.nn.Module()
+        self.transformer.resblocks = torch.nn.Sequential(*[_Block(width, heads, mask) for _ in range(layers)])
+        self.token_embedding = torch.nn.Embedding(vocab, width)
+        self.positional_embedding = torch.nn.Parameter(torch.randn(FULL_CONTEXT, width))
+        self.ln_final = torch.nn.LayerNorm(width)
+        self.text_projection = torch.nn.Parameter(torch.randn(width, 512))
+        self.logit_scale = torch.nn.Parameter(torch.ones([]))
+
+    def forward(self, text: torch.Tensor) -> torch.Tensor:
+        return self.token_embedding(text) + self.positional_embedding
+
+
+def openai_torchscript(tower: dict, path: Path) -> Path:
+    """``tower`` (dtypes kept: fp16 Linear weights, fp32 embeddings) saved as a traced TorchScript archive, the
+    form of OpenAI's ViT-B-32.pt."""
+    import warnings
+
+    module = _OpenAIClip()
+    result = module.load_state_dict(tower, strict=False, assign=True)
+    assert result.missing_keys == ["visual.conv1.weight"] and not result.unexpected_keys
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit.trace is deprecated; the file format is what matters here
+        torch.jit.trace(module.eval(), torch.zeros(1, FULL_CONTEXT, dtype=torch.long)).save(str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def torchscript_file(tmp_path_factory, tower) -> Path:
+    return openai_torchscript(tower, tmp_path_factory.mktemp("openai") / "ViT-B-32.pt")
+
+
+def test_torchscript_archive_is_read_without_running_code(torchscript_file, tower):
+    """The archive's tensors equal what torch.jit.load (which compiles and runs the archive's code; used here on
+    our own file only) gives, names and dtypes included; the text tower is the tower we saved."""
+    import warnings
+    import zipfile
+
+    from motiongpt_cli.text.clip_weights import is_torchscript, read_clip_state, text_tower
+
+    names = zipfile.ZipFile(torchscript_file).namelist()
+    assert any("/code/" in n for n in names) and any(n.endswith("/constants.pkl") for n in names)
+    assert is_torchscript(torchscript_file)
+    ours = read_clip_state(torchscript_file)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        jit = torch.jit.load(str(torchscript_file)).state_dict()
+    assert ours.keys() == jit.keys() and all(torch.equal(ours[k], jit[k]) and ours[k].dtype == jit[k].dtype
+                                             for k in jit)  # fmt: skip
+    text = text_tower(ours, "ViT-B-32-quickgelu", "x")
+    assert text.keys() == set(tower) - {"logit_scale"}
+    assert all(torch.equal(text[k], tower[k]) and text[k].dtype == tower[k].dtype for k in text)
+
+
+def test_scripted_archive_keeps_non_parameter_attributes_apart(tmp_path):
+    """torch.jit.script (not trace) pickles plain tensor attributes too (OpenAI's attn_mask): read, then dropped."""
+    import warnings
+
+    from motiongpt_cli.text.clip_weights import read_torchscript_tensors, text_tower
+
+    module = _OpenAIClip(width=16, layers=2, heads=2, vocab=50).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.script(module).save(str(tmp_path / "scripted.pt"))
+    tensors = read_torchscript_tensors(tmp_path / "scripted.pt")
+    state = module.state_dict()
+    assert set(tensors) - set(state) == {"transformer.resblocks.0.attn_mask", "transformer.resblocks.1.attn_mask"}
+    assert all(torch.equal(tensors[k], v) for k, v in state.items())
+    with pytest.raises(Exception, match="not a CLIP ViT-B-32-quickgelu text tower: missing transformer.resblocks.2"):
+        text_tower(tensors, "ViT-B-32-quickgelu", "scripted.pt")
+
+
+def test_import_with_clip_torchscript_gives_the_same_features(tmp_path, norm, tower, torchscript_file, model_dir):
+    """`model import --clip ViT-B-32.pt`: the text tower is kept as clip.safetensors (bitwise, dtypes kept), and the
+    imported model's CLIP features equal those of the same weights loaded directly."""
+    model = tmp_path / "model"
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "model000000001.pt").write_bytes((DATA / "mdm_trans_enc.pt").read_bytes())
+    (ckpt / "args.json").write_text((DATA / "mdm_trans_enc_args.json").read_text())
+    r = runner.invoke(app, ["--no-config", "model", "import", "mdm", str(ckpt / "model000000001.pt"), "-o", str(model),
+                            "--humanml3d", str(norm), "--clip", str(torchscript_file)])  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    assert "TorchScript archive, read without running its code" in r.stderr
+    config = json.loads((model / "config.json").read_text())
+    assert config["text"]["high_weights"] == "clip.safetensors"
+    assert config["source"]["clip"]["file"] == "ViT-B-32.pt" and len(config["source"]["clip"]["sha256"]) == 64
+    stored = load_file(str(model / "clip.safetensors"))
+    assert stored.keys() == set(tower) - {"logit_scale"}
+    assert all(torch.equal(stored[k], tower[k]) and stored[k].dtype == tower[k].dtype for k in stored)
+    imported = load_encoder(config["text"]["high_encoder"], model_dir=model, weights="clip.safetensors")
+    direct = load_encoder(name(22), model_dir=model_dir, weights="clip.safetensors")
+    assert imported is not direct
+    np.testing.assert_array_equal(imported.encode(TEXTS), direct.encode(TEXTS))
+
+
+@pytest.mark.parametrize("layout", ["bin", "bin-state_dict", "safetensors"])
+def test_open_clip_checkpoints_are_accepted(tmp_path, tower, layout):
+    """open_clip's open_clip_pytorch_model.bin / open_clip_model.safetensors (fp32 copies of OpenAI's values, visual
+    tower included) and a training checkpoint's {"state_dict": {"module.<key>"}} give the same text tower."""
+    from motiongpt_cli.text.clip import read_weights
+
+    full = {k: v.float() for k, v in tower.items()} | {"visual.conv1.weight": torch.zeros(768, 3, 32, 32)}
+    if layout == "safetensors":
+        path = tmp_path / "open_clip_model.safetensors"
+        save_file(full, str(path))
+    else:
+        path = tmp_path / "open_clip_pytorch_model.bin"
+        torch.save(full if layout == "bin" else {"epoch": 3, "state_dict": {f"module.{k}": v for k, v in full.items()}},
+                   path)  # fmt: skip
+    text = read_weights(path)
+    assert text.keys() == set(tower) - {"logit_scale"}
+    assert all(torch.equal(text[k], tower[k].float()) for k in text)
+
+
+class _RunsCode:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))  # would create the marker file if unpickled
+
+
+def _evil_torchscript(path: Path, marker: Path) -> Path:
+    """A zip laid out like a TorchScript archive (code/, data.pkl) whose data.pkl would call open() when
+    unpickled."""
+    import pickle
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("evil/code/__torch__.py", "def forward(self):\n  return None\n")
+        z.writestr("evil/data.pkl", pickle.dumps({"positional_embedding": _RunsCode(marker)}, protocol=2))
+        z.writestr("evil/version", "3\n")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["torchscript", "pickle"])
+def test_a_clip_file_that_would_run_code_is_refused_with_one_line(tmp_path, norm, kind):
+    marker = tmp_path / "pwned"
+    clip = tmp_path / "ViT-B-32.pt"
+    if kind == "torchscript":
+        _evil_torchscript(clip, marker)
+    else:
+        torch.save({"positional_embedding": _RunsCode(marker)}, clip)
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "model000000001.pt").write_bytes((DATA / "mdm_trans_enc.pt").read_bytes())
+    (ckpt / "args.json").write_text((DATA / "mdm_trans_enc_args.json").read_text())
+    r = runner.invoke(app, ["--no-config", "model", "import", "mdm", str(ckpt / "model000000001.pt"), "-o",
+                            str(tmp_path / "model"), "--humanml3d", str(norm), "--clip", str(clip)])  # fmt: skip
+    assert r.exit_code == 1, r.output
+    errors = [line for line in r.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and "refused" in errors[0] and "Traceback" not in r.stderr, r.stderr
+    assert "asks for io.open" in errors[0]  # the global it wanted, named
+    assert not marker.exists() and not (tmp_path / "model").exists()

@@ -163,9 +163,11 @@ EMBEDDED = PROJECT_ROOT / "src" / "motiongpt_cli" / "assets" / "default"
 
 def test_the_embedded_default_model_ships_and_generates(tmp_path, monkeypatch):
     """`pip install` + `motiongpt generate "a person waves"` works offline: the package carries the model, its
-    normalisation and its retrieval index (and nothing of the training state), small enough for PyPI."""
+    normalisation, its retrieval index and its length predictor (and nothing of the training state), small enough for
+    PyPI."""
     names = {p.name for p in EMBEDDED.iterdir()}
-    assert names == {"config.json", "model.safetensors", "normalization.safetensors", "index.npz", "evaluator"}
+    assert names == {"config.json", "model.safetensors", "normalization.safetensors", "index.npz", "length.safetensors",
+                     "evaluator"}
     assert sum(p.stat().st_size for p in EMBEDDED.rglob("*") if p.is_file()) < 30e6
     assert {p.name for p in (EMBEDDED / "evaluator").iterdir()} == {"config.json", "model.safetensors",
                                                                    "normalization.safetensors"}

@@ -20,6 +20,8 @@ from motiongpt_cli.checkpoint import load_model
 from motiongpt_cli.cli import app
 from motiongpt_cli.diffusion.denoiser import DenoiserConfig
 from motiongpt_cli.diffusion.sampler import SamplingOptions, sample
+from motiongpt_cli.errors import InvalidValueError
+from motiongpt_cli.generation import sampling_options
 from motiongpt_cli.model_import import ImportOptions, import_checkpoint, packaged_minilm
 
 DATA = Path(__file__).parent / "data" / "interop"
@@ -123,7 +125,9 @@ def test_mdm_50_step_sampling_loop_matches_p_sample_loop(tmp_path, norm):
     _, loaded = imported(tmp_path, norm, mdm_state())
     o = np.load(DATA / "mdm_trans_enc_outputs.npz")
     noise = np.random.default_rng(50).standard_normal((51, 2, 263, 1, 10), dtype=np.float32)  # as generated
-    options = SamplingOptions(steps=50, sampler="ddpm", guidance=2.5, guidance_passes="separate")
+    # what `generate --sampler ddpm` (no --steps, no --guidance) runs on the imported model: the original's loop
+    options = sampling_options(loaded, sampler="ddpm")
+    assert options == SamplingOptions(steps=50, sampler="ddpm", guidance=2.5, guidance_passes="separate")
     x = sample(loaded.model, loaded.schedule, torch.from_numpy(o["loop50_text"]), None, torch.tensor([10, 10]),
                options, noise=[ours(n) for n in noise])  # fmt: skip
     assert np.abs(mdm_layout(x) - o["loop50"]).max() < TOL
@@ -158,7 +162,8 @@ def test_seed_1000_step_sampling_loop_matches_p_sample_loop(tmp_path, norm, mini
     o = np.load(DATA / "seed_mini_outputs.npz")
     noise = np.random.default_rng(1000).standard_normal((1001, 1, 263, 1, 10), dtype=np.float32)
     low = torch.from_numpy(load_encoder("minilm").encode([str(o["loop1000_low_text"][0])]))
-    options = SamplingOptions(steps=1000, sampler="ddpm", guidance=2.5, guidance_passes="separate")
+    options = sampling_options(loaded, sampler="ddpm")  # generate's defaults for DDPM on the imported seed
+    assert options == SamplingOptions(steps=1000, sampler="ddpm", guidance=2.5, guidance_passes="separate")
     x = sample(loaded.model, loaded.schedule, torch.from_numpy(o["loop1000_high"]), low, torch.tensor([10]), options,
                noise=[ours(n) for n in noise])  # fmt: skip
     assert np.abs(mdm_layout(x) - o["loop1000"]).max() < TOL
@@ -228,7 +233,7 @@ def test_seed_with_changed_minilm_saves_its_own_low_encoder(tmp_path, norm, mini
     changed["pooler.dense.bias"] = changed["pooler.dense.bias"] + 1.0
     result, loaded = imported(tmp_path, norm, seed_state(changed), family="motiongpt")
     folder = result.path / "low_encoder"
-    assert loaded.text.low_weights == "low_encoder" and result.low_encoder == f"st:{folder.resolve()}"
+    assert loaded.text.low_weights == "low_encoder" and result.low_encoder == "st:low_encoder"  # relative
     assert (folder / "modules.json").is_file() and (folder / "vocab.txt").is_file()
     from safetensors.torch import load_file
 
@@ -314,11 +319,21 @@ def test_missing_mean_std_and_args(tmp_path, norm):
                      "args.json not found")  # fmt: skip
 
 
-def test_cli_import_then_generate(tmp_path, norm, monkeypatch):
-    """The imported MDM fixture generates through `motiongpt generate`. No CLIP weights exist here, so a stub encoder
-    (fixed random 512-d features) is registered under the model's CLIP encoder name."""
+def stub_clip(monkeypatch, name: str) -> None:
+    """No CLIP weights exist here: a stub encoder (fixed random 512-d features per call) registered under the model's
+    CLIP encoder name stands in for it."""
     from motiongpt_cli.text import encoders
 
+    class StubClip(encoders.TextEncoder):
+        def encode(self, texts):
+            rng = np.random.default_rng(0)
+            return rng.standard_normal((len(texts), self.dim)).astype(np.float32)
+
+    monkeypatch.setitem(encoders._LOADED, (name, "cpu"), StubClip(name, 512))
+
+
+def test_cli_import_then_generate(tmp_path, norm, monkeypatch):
+    """The imported MDM fixture generates through `motiongpt generate` (with a stub CLIP: :func:`stub_clip`)."""
     monkeypatch.setenv("MOTIONGPT_HOME", str(tmp_path / "home"))
     ckpt = write_checkpoint(tmp_path / "ckpt", {"model": mdm_state(), "model_avg": mdm_state()})
     shutil.copy(norm / "Mean.npy", tmp_path / "m.npy")
@@ -327,13 +342,7 @@ def test_cli_import_then_generate(tmp_path, norm, monkeypatch):
     assert r.exit_code == 0, r.stderr
     summary = json.loads(r.stdout)
     assert summary["family"] == "mdm" and summary["diffusion_steps"] == 50
-
-    class StubClip(encoders.TextEncoder):
-        def encode(self, texts):
-            rng = np.random.default_rng(0)
-            return rng.standard_normal((len(texts), self.dim)).astype(np.float32)
-
-    monkeypatch.setitem(encoders._LOADED, (summary["high_encoder"], "cpu"), StubClip(summary["high_encoder"], 512))
+    stub_clip(monkeypatch, summary["high_encoder"])
     for sampler in ("ddim", "ddpm"):
         out = tmp_path / f"out-{sampler}"
         r = runner.invoke(app, ["--no-config", "generate", "--model", str(tmp_path / "model"), "a person walks", "-n",
@@ -345,3 +354,156 @@ def test_cli_import_then_generate(tmp_path, norm, monkeypatch):
                          "a-person-walks-01.npz"], files  # fmt: skip
         with np.load(out / "a-person-walks-00.npz", allow_pickle=False) as z:
             assert z["features"].shape == (40, 263) and np.all(np.isfinite(z["joints"]))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# sampling the imported model as the original does: length regime, DDPM over all steps
+
+
+@pytest.fixture
+def sampled_lengths(monkeypatch) -> list[int]:
+    """The length of every tensor the sampler draws (generation.sample's ``lengths``)."""
+    from motiongpt_cli import generation
+
+    seen: list[int] = []
+    real = generation.sample
+
+    def spy(model, schedule, high, low, lengths, *args, **kwargs):
+        seen.extend(int(n) for n in lengths)
+        return real(model, schedule, high, low, lengths, *args, **kwargs)
+
+    monkeypatch.setattr(generation, "sample", spy)
+    return seen
+
+
+def test_sample_length_max_samples_196_frames_and_crops(tmp_path, norm, monkeypatch, sampled_lengths):
+    """MDM without mask_frames records "max" (MDM from June 2023, #104): generate samples 196 frames with every
+    frame valid and keeps the first L, which equal the 196-frame sample of the same seed; "requested" samples L."""
+    from motiongpt_cli.api import Pipeline
+    from motiongpt_cli.generation import Job, sample_batch
+
+    result, loaded = imported(tmp_path, norm, mdm_state())
+    assert loaded.config["original"]["sample_length"] == "max"
+    stub_clip(monkeypatch, result.high_encoder)
+    pipe = Pipeline.from_pretrained(result.path, device="cpu", cache_dir=tmp_path / "cache")
+    plan = pipe.plan("a person walks", False, n=2, frames=60, steps=4, seed=3)
+    assert plan.sample_length == "max" and plan.frames == 60  # the recorded default, no flag given
+    motions = list(pipe.run(plan))
+    assert sampled_lengths == [196, 196] and [m.features.shape for m in motions] == [(60, 263), (60, 263)]
+    full = sample_batch(pipe.loaded, plan.jobs, [196, 196], plan.sampling, pipe.encoders)
+    assert full.shape == (2, 196, 263)
+    for motion, row in zip(motions, full, strict=True):
+        np.testing.assert_array_equal(motion.features, row[:60].astype(np.float32))
+    sampled_lengths.clear()
+    requested = pipe.generate("a person walks", False, n=2, frames=60, steps=4, seed=3, sample_length="requested")
+    assert sampled_lengths == [60, 60] and requested[0].features.shape == (60, 263)
+    jobs = [Job(0, 0, "a person walks", None, "none", m.seed, "") for m in requested]
+    np.testing.assert_array_equal(requested[0].features,
+                                  sample_batch(pipe.loaded, jobs, [60, 60], plan.sampling, pipe.encoders)[0]
+                                  .astype(np.float32))  # fmt: skip
+    assert not np.allclose(requested[0].features, motions[0].features)  # other noise, other length
+
+
+def test_recorded_sample_length_per_family(tmp_path, norm, minilm):
+    from motiongpt_cli.api import Pipeline
+
+    cases = [(mdm_state(), "mdm", {"mask_frames": True}, "requested"),
+             (seed_state(minilm), "motiongpt", None, "requested")]  # fmt: skip
+    for i, (state, family, args, expected) in enumerate(cases):
+        _, loaded = imported(tmp_path / str(i), norm, state, family=family, args=args)
+        assert loaded.config["original"]["sample_length"] == expected
+        pipe = Pipeline(loaded, device="cpu")
+        assert pipe.plan("a walk", False, frames=50, seed=0).sample_length == expected
+        assert pipe.plan("a walk", False, frames=50, seed=0, sample_length="max").sample_length == "max"
+    with pytest.raises(InvalidValueError, match="sample_length must be requested or max"):
+        pipe.plan("a walk", False, seed=0, sample_length="longest")
+
+
+def test_own_models_keep_requested_and_our_sampler_defaults(tmp_path):
+    """A model directory without an `original` section (ours): requested length, DDIM 50 / DDPM 50, guidance 2.5
+    in one batched forward, as before."""
+    from motiongpt_cli.checkpoint import LoadedModel, TextConfig
+    from motiongpt_cli.diffusion.denoiser import MotionDenoiser
+    from motiongpt_cli.diffusion.schedule import NoiseSchedule
+    from motiongpt_cli.generation import resolve_sample_length
+
+    config = DenoiserConfig(width=32, layers=1, heads=2, ff_size=64, max_frames=64, high_dim=384)
+    loaded = LoadedModel(MotionDenoiser(config), NoiseSchedule(1000), TextConfig(), np.zeros(263, np.float32),
+                         np.ones(263, np.float32), tmp_path, {})  # fmt: skip
+    assert resolve_sample_length(loaded) == "requested"
+    for sampler in ("ddim", "ddpm"):
+        assert sampling_options(loaded, sampler=sampler) == SamplingOptions(steps=50, sampler=sampler, guidance=2.5)
+
+
+def test_cli_sample_length_and_ddpm_over_all_steps(tmp_path, norm, monkeypatch, sampled_lengths):
+    monkeypatch.setenv("MOTIONGPT_HOME", str(tmp_path / "home"))
+    result, _ = imported(tmp_path, norm, mdm_state())
+    stub_clip(monkeypatch, result.high_encoder)
+    base = ["--no-config", "generate", "--model", str(result.path), "a person walks", "--frames", "40", "--seed", "1",
+            "--json", "--format", "npz"]  # fmt: skip
+    r = runner.invoke(app, [*base, "-o", str(tmp_path / "a"), "--steps", "3"])
+    assert r.exit_code == 0, r.stderr
+    line = json.loads(r.stdout)
+    assert (line["sample_length"], line["frames"], line["steps"], line["sampler"]) == ("max", 40, 3, "ddim")
+    assert sampled_lengths == [196]
+    sampled_lengths.clear()
+    r = runner.invoke(app, [*base, "-o", str(tmp_path / "b"), "--sample-length", "requested", "--sampler", "ddpm"])
+    assert r.exit_code == 0, r.stderr
+    line = json.loads(r.stdout)
+    # no --steps with ddpm: every one of the model's 50 diffusion steps, the original's ancestral loop
+    assert (line["sample_length"], line["steps"], line["sampler"], line["guidance"]) == ("requested", 50, "ddpm", 2.5)
+    assert sampled_lengths == [40]
+    r = runner.invoke(app, [*base, "-o", str(tmp_path / "c"), "--sample-length", "longest"])
+    assert r.exit_code == 2, r.output
+    errors = [line for line in r.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and "--sample-length" in errors[0] and "requested or max" in errors[0], r.stderr
+    assert not (tmp_path / "c").exists()
+
+
+def test_seed_with_its_own_minilm_is_portable(tmp_path, norm, minilm, monkeypatch):
+    """The seed's own MiniLM folder is recorded relative to the model directory: import into one folder, move the
+    folder, and generate from the new place (the old one is gone). Its embeddings are its weights', cached under
+    their hash, not the stock MiniLM's."""
+    from motiongpt_cli.api import Pipeline
+    from motiongpt_cli.text.encoders import load_encoder
+
+    monkeypatch.setenv("MOTIONGPT_HOME", str(tmp_path / "home"))
+    changed = dict(minilm)
+    changed["embeddings.LayerNorm.bias"] = changed["embeddings.LayerNorm.bias"] + 0.5  # changes every embedding
+    result, _ = imported(tmp_path / "first", norm, seed_state(changed), family="motiongpt")
+    config = json.loads((result.path / "config.json").read_text())
+    assert config["text"]["low_encoder"] == "st:low_encoder" and config["text"]["low_weights"] == "low_encoder"
+    assert str(tmp_path) not in json.dumps(config["text"])
+    moved = tmp_path / "elsewhere" / "seed-model"
+    moved.parent.mkdir()
+    shutil.move(str(result.path), moved)
+    stub_clip(monkeypatch, result.high_encoder)
+    out = tmp_path / "out"
+    r = runner.invoke(app, ["--no-config", "generate", "--model", str(moved), "a person greets", "--low", "waves",
+                            "-n", "1", "--frames", "40", "--steps", "2", "--seed", "0", "-o", str(out),
+                            "--format", "npz"])  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    with np.load(out / "a-person-greets-00.npz", allow_pickle=False) as z:
+        assert z["features"].shape == (40, 263)
+    low = Pipeline.from_pretrained(moved, device="cpu", cache_dir=tmp_path / "cache").encoders["low"]
+    assert Path(low.path_or_name) == (moved / "low_encoder").resolve()
+    assert low.cache_key.startswith("st:low_encoder|sha256:")
+    own, stock = low.encode(["waves"]), load_encoder("minilm").encode(["waves"])
+    assert not np.allclose(own, stock, atol=1e-3)
+
+
+def test_evaluate_runs_on_an_imported_model(tmp_path, norm, monkeypatch, eval_models, eval_corpus, sampled_lengths):
+    """`motiongpt evaluate --model DIR` on the imported MDM fixture with the tiny learned evaluator. A model without a
+    frame mask is sampled at 196 frames, as the original evaluation samples the ground-truth batch shape."""
+    monkeypatch.setenv("MOTIONGPT_HOME", str(tmp_path / "home"))
+    result, _ = imported(tmp_path, norm, mdm_state())
+    stub_clip(monkeypatch, result.high_encoder)
+    evaluator, _ = eval_models
+    r = runner.invoke(app, ["--no-config", "evaluate", "--model", str(result.path), "--data", str(eval_corpus),
+                            "--evaluator", str(evaluator.path), "--replications", "1", "--steps", "2", "--limit",
+                            "32", "--low-source", "none", "--json", str(tmp_path / "eval.json")])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert report["model"] == "ckpt" and report["clips"] == 32 and set(report["rows"]) == {"real", "generated"}
+    assert all(np.isfinite(v["mean"]) for v in report["rows"]["generated"].values())
+    assert sampled_lengths and set(sampled_lengths) == {196}

@@ -51,8 +51,9 @@ class Motion(MotionRecord):
 
     def save(self, path: str | Path, *, overwrite: bool = False, smpl=None) -> Path:
         """Write the motion to ``path`` (atomically); the format comes from the suffix (``.npz``, ``.bvh``, ``.gif``,
-        ``.mp4``, ``.smpl.npz``). ``smpl``: :class:`~motiongpt_cli.motion.amass.SMPLOutputOptions` (layout, up
-        axis, frame rate, SMPL model file) for ``.smpl.npz``."""
+        ``.mp4``, ``.smpl.npz``, ``.glb``, ``.fbx``, or ``_obj`` for a folder of per-frame meshes). ``smpl``:
+        :class:`~motiongpt_cli.motion.amass.SMPLOutputOptions` (layout, up axis, frame rate, SMPL model file) for
+        ``.smpl.npz``; its ``model_path`` (and ``fit_shape``) for ``_obj``."""
         from .motion.outputs import format_from_suffix, write_outputs
 
         path = Path(path)
@@ -63,7 +64,9 @@ class Motion(MotionRecord):
 
 @dataclass
 class Plan:
-    """What :meth:`Pipeline.run` will do: the jobs (texts, seeds, output paths), the seed, length and sampling."""
+    """What :meth:`Pipeline.run` will do: the jobs (texts, seeds, output paths), the seed, length and sampling
+    (``frames`` is the motions' length; ``sample_length`` whether the sampled tensor has that length or the
+    model's maximum)."""
 
     jobs: list
     seed: int
@@ -72,6 +75,7 @@ class Plan:
     batch_size: int
     overwrite: bool = False
     smpl: object | None = None  # motion.amass.SMPLOutputOptions for the smpl format
+    sample_length: str = "requested"  # or "max": sample the model's maximum length, keep the first `frames`
 
     def __len__(self) -> int:
         return len(self.jobs)
@@ -92,6 +96,7 @@ class Pipeline:
         self._index = index
         self._encoders: dict | None = None
         self._prompter = None
+        self._length: list | None = None  # [LengthPredictor | None], loaded on first use
 
     @classmethod
     def from_pretrained(cls, model: str | Path | None = None, *, device: str = "auto", index: str | Path | None = None,
@@ -126,6 +131,32 @@ class Pipeline:
         return self.loaded.model.config.max_frames
 
     @property
+    def length_predictor(self):
+        """The model's :class:`~motiongpt_cli.length.LengthPredictor`, or None when it has none."""
+        if self._length is None:
+            from .length import load_length_predictor
+
+            self._length = [load_length_predictor(self.loaded.path, self.loaded.config)]
+        return self._length[0]
+
+    def predict_frames(self, texts: str | Sequence[str]) -> list[int] | None:
+        """Each text's length in frames from the model's length predictor (its median, clamped to the model's
+        range), or None, with a warning, when the model has none (lengths then default to 6 s)."""
+        import warnings
+
+        from .errors import MotionGPTWarning
+
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        predictor = self.length_predictor
+        if predictor is None or predictor.encoder != self.loaded.text.high_encoder:
+            reason = "no length predictor" if predictor is None else f"a length predictor for {predictor.encoder}"
+            warnings.warn(f"this model has {reason}; motions are 6 s long unless you give --seconds or --frames "
+                          f"(`motiongpt model fit-length` adds one)", MotionGPTWarning, stacklevel=3)  # fmt: skip
+            return None
+        frames = predictor.frames(self.encoders["high"].encode([t.strip() for t in texts]))
+        return [min(int(f), self.max_frames) for f in frames]
+
+    @property
     def encoders(self) -> dict:
         if self._encoders is None:
             from .text.encoders import load_encoder
@@ -134,8 +165,9 @@ class Pipeline:
             # an imported model's CLIP weights are a file of its directory (text.high_weights)
             self._encoders = {"high": load_encoder(text.high_encoder, device="cpu", cache_dir=self.cache_dir,
                                                    model_dir=self.loaded.path, weights=text.high_weights)}  # fmt: skip
-            if self.conditioning == "dual":
-                self._encoders["low"] = load_encoder(text.low_encoder, device="cpu", cache_dir=self.cache_dir)
+            if self.conditioning == "dual":  # an imported seed's own MiniLM is a folder of it (text.low_weights)
+                self._encoders["low"] = load_encoder(text.low_encoder, device="cpu", cache_dir=self.cache_dir,
+                                                     model_dir=self.loaded.path, weights=text.low_weights)  # fmt: skip
         return self._encoders
 
     @property
@@ -170,17 +202,28 @@ class Pipeline:
 
     # ------------------------------------------------------------------------------------------- generation
     def plan(self, texts: str | Sequence[str], low: Low = None, *, n: int = 1, seconds: float | None = None,
-             frames: int | None = None, steps: int = 50, sampler: str = "ddim", guidance: float = 2.5,
-             eta: float = 0.0, seed: int | None = None, batch_size: int = 16, out_dir: str | Path | None = None,
-             formats: Sequence[str] = (), overwrite: bool = False, smpl=None) -> Plan:  # fmt: skip
+             frames: int | None = None, steps: int | None = None, sampler: str = "ddim",
+             guidance: float | None = None, eta: float = 0.0, seed: int | None = None, batch_size: int = 16,
+             out_dir: str | Path | None = None, formats: Sequence[str] = (), overwrite: bool = False, smpl=None,
+             sample_length: str | None = None) -> Plan:  # fmt: skip
         """Check every argument, propose the missing low-level texts and decide seeds (and output paths when
         ``out_dir`` is given, refusing existing files unless ``overwrite``) before anything is sampled.
 
         ``texts``: one high-level text or a list. ``low``: a string (every sample of every text), a list (one per
-        text; an entry None is proposed), None (proposed per sample), or False (the high-level text only)."""
+        text; an entry None is proposed), None (proposed per sample), or False (the high-level text only).
+        Defaults from the model (:func:`~motiongpt_cli.generation.sampling_options`): ``steps`` 50, or with
+        ``sampler="ddpm"`` on an imported model all of its diffusion steps (the original's loop); ``guidance`` the
+        model's (2.5); ``sample_length`` (``requested`` or ``max``) the model's recorded one, ``requested`` for
+        our own models."""
         from . import validation
-        from .diffusion.sampler import SamplingOptions
-        from .generation import TextInput, assign_outputs, check_steps, length_in_frames, plan_jobs
+        from .generation import (
+            TextInput,
+            assign_outputs,
+            length_in_frames,
+            plan_jobs,
+            resolve_sample_length,
+            sampling_options,
+        )
 
         highs = [texts] if isinstance(texts, str) else list(texts)
         if not highs:
@@ -198,10 +241,12 @@ class Pipeline:
             if len(lows) != len(highs):
                 raise InvalidValueError(f"low has {len(lows)} entries for {len(highs)} texts")
         inputs = [TextInput(h, lo) for h, lo in zip(highs, lows, strict=True)]
-        sampling = SamplingOptions(steps=steps, sampler=sampler, guidance=guidance, eta=eta)  # checks the numbers
-        check_steps(self.loaded, sampling.steps)
+        sampling = sampling_options(self.loaded, sampler=sampler, steps=steps, guidance=guidance, eta=eta)
+        sample_length = resolve_sample_length(self.loaded, sample_length)
         batch_size = int(validation.BATCH_SIZE.check("batch_size", batch_size))
-        length = length_in_frames(seconds, frames, self.max_frames)
+        # the length from the text when the model can tell (and neither seconds nor frames is given)
+        predicted = self.predict_frames(highs) if seconds is None and frames is None else None
+        length = length_in_frames(seconds, frames, self.max_frames) if predicted is None else predicted[0]
         low_mode = "none" if low is False else "given"
         if self.conditioning == "high":
             if any(lo is not None for lo in lows):
@@ -216,19 +261,22 @@ class Pipeline:
         if seed is not None:
             seed = int(validation.SEED.check("seed", seed))
         if out_dir is not None:  # the formats' tools and options, before the prompter (an LLM) or the sampler runs
-            from .motion.outputs import check_tools, validate_formats
+            from .motion.outputs import check_smpl_model, check_tools, validate_formats
             from .motion.skeleton import FPS
 
             formats = validate_formats(list(formats) or ["npz", "bvh"])
+            check_smpl_model(formats, smpl)  # an SMPL model file for obj
             check_tools(formats)  # Blender for fbx, ffmpeg for mp4
             if smpl is not None and "smpl" in formats:
                 smpl.check_fps(FPS)
         need_prompt = low_mode == "given" and any(lo is None for lo in lows)
         jobs, used_seed = plan_jobs(inputs, n, seed=seed, low_mode=low_mode,
                                     prompter=self.prompter if need_prompt else None)  # fmt: skip
+        for job in jobs if predicted is not None else []:
+            job.frames = predicted[job.text_index]
         if out_dir is not None:
             assign_outputs(jobs, Path(out_dir), formats, overwrite=overwrite)
-        return Plan(jobs, used_seed, length, sampling, batch_size, overwrite, smpl)
+        return Plan(jobs, used_seed, length, sampling, batch_size, overwrite, smpl, sample_length)
 
     def run(self, plan: Plan) -> Iterator[Motion]:
         """Sample a plan batch by batch; each motion is yielded (and written to its output paths, if the plan has
@@ -240,19 +288,102 @@ class Pipeline:
         if first is not None:
             next(iter(first.outputs.values())).parent.mkdir(parents=True, exist_ok=True)
         for job, record in iter_samples(self.loaded, plan.jobs, plan.frames, plan.sampling, self.encoders,
-                                        batch_size=plan.batch_size, device=self.device):  # fmt: skip
+                                        batch_size=plan.batch_size, device=self.device,
+                                        sample_length=plan.sample_length):  # fmt: skip
             motion = Motion(**vars(record), low_source=job.low_source, paths=dict(job.outputs))
             if job.outputs:
                 write_outputs(motion, job.outputs, title=motion.title, overwrite=plan.overwrite, smpl=plan.smpl)
             yield motion
 
     def generate(self, texts: str | Sequence[str], low: Low = None, *, n: int = 1, seconds: float | None = None,
-                 frames: int | None = None, steps: int = 50, sampler: str = "ddim", guidance: float = 2.5,
-                 eta: float = 0.0, seed: int | None = None, batch_size: int = 16) -> list[Motion]:  # fmt: skip
-        """``n`` motions per text, in order (text 0's samples first). See :meth:`plan` for ``low``."""
+                 frames: int | None = None, steps: int | None = None, sampler: str = "ddim",
+                 guidance: float | None = None, eta: float = 0.0, seed: int | None = None, batch_size: int = 16,
+                 sample_length: str | None = None) -> list[Motion]:  # fmt: skip
+        """``n`` motions per text, in order (text 0's samples first). See :meth:`plan` for ``low`` and the
+        defaults of ``steps``, ``guidance`` and ``sample_length``."""
         plan = self.plan(texts, low, n=n, seconds=seconds, frames=frames, steps=steps, sampler=sampler,
-                         guidance=guidance, eta=eta, seed=seed, batch_size=batch_size)  # fmt: skip
+                         guidance=guidance, eta=eta, seed=seed, batch_size=batch_size,
+                         sample_length=sample_length)  # fmt: skip
         return list(self.run(plan))
+
+    # ------------------------------------------------------------------------------------------- control
+    def plan_timeline(self, segments, *, n: int = 1, transition: float | None = None, low: bool = True,
+                      **kwargs):  # fmt: skip
+        """Check a timeline and propose its missing low-level texts before anything is sampled.
+
+        ``segments``: a :class:`~motiongpt_cli.control.timeline.Timeline`, a timeline file (JSONL or TOML), or a
+        list of ``(high, seconds)`` / ``(high, seconds, low)`` tuples or dicts with those keys; ``transition``:
+        seconds of overlap between segments [default: 0.5, or the file's]; ``low=False``: high-level texts only.
+        Other keywords as :meth:`plan` (``steps``, ``sampler``, ``guidance``, ``eta``, ``seed``, ``batch_size``,
+        ``out_dir``, ``formats``, ``overwrite``, ``smpl``)."""
+        from .control.run import plan_timeline
+
+        return plan_timeline(self, _timeline(segments, transition), n=n, use_low=low, **kwargs)
+
+    def run_timeline(self, plan) -> Iterator[Motion]:
+        from .control.run import run_timeline
+
+        yield from run_timeline(self, plan)
+
+    def generate_timeline(self, segments, *, n: int = 1, transition: float | None = None, low: bool = True,
+                          **kwargs) -> list[Motion]:  # fmt: skip
+        """One motion per sample whose consecutive segments follow their own texts, with smooth transitions, any
+        total length. Each motion's ``segments`` holds every segment's frames and texts. See :meth:`plan_timeline`.
+
+        ```python
+        pipe.generate_timeline([("walk forward", 3), ("sit down", 2, "sit"), ("wave", 2)], steps=20, seed=0)
+        ```"""
+        return list(self.run_timeline(self.plan_timeline(segments, n=n, transition=transition, low=low, **kwargs)))
+
+    def plan_edit(self, source: str | Path, text: str, low: str | None | bool = None, **kwargs):
+        """Check an edit before anything is sampled: see :meth:`edit`."""
+        from .control.run import plan_edit
+
+        return plan_edit(self, source, text, low, **kwargs)
+
+    def run_edit(self, plan) -> Iterator[Motion]:
+        from .control.run import run_edit
+
+        yield from run_edit(self, plan)
+
+    def edit(self, source: str | Path, text: str, low: str | None | bool = None, **kwargs) -> list[Motion]:
+        """Regenerate the parts of a motion file (our ``.npz``, features or joints ``.npy``) that are not kept, so
+        they join the kept ones; the kept features are the input's exactly.
+
+        ``keep="0-2s,6-8s"`` (in-betweening), ``prefix="2s"`` / ``suffix="2s"`` (the input's first / last frames
+        open / close an output of ``seconds`` or ``frames``, default the input's length: continuation),
+        ``body="upper"|"lower"|"left_wrist,right_wrist"`` (regenerate only those joints). Other keywords: ``n``,
+        ``steps``, ``sampler``, ``guidance``, ``eta``, ``seed``, ``transition``, ``out_dir``, ``formats``,
+        ``overwrite``, ``smpl``.
+
+        ```python
+        pipe.edit("out/walk.npz", "a person waves", low="wave right hand", body="upper", steps=20, seed=0)
+        ```"""
+        return list(self.run_edit(self.plan_edit(source, text, low, **kwargs)))
+
+
+def _timeline(segments, transition: float | None):
+    """A :class:`~motiongpt_cli.control.timeline.Timeline` from what :meth:`Pipeline.plan_timeline` accepts."""
+    from .control.timeline import DEFAULT_TRANSITION, Timeline, TimelineSegment, load_timeline
+
+    if isinstance(segments, Timeline):
+        return segments if transition is None else Timeline(segments.segments, transition)
+    if isinstance(segments, (str, Path)):
+        return load_timeline(segments, transition=transition)
+    parts = []
+    for i, item in enumerate(segments, 1):
+        if isinstance(item, TimelineSegment):
+            parts.append(item)
+        elif isinstance(item, Mapping):
+            unknown = sorted(set(item) - {"high", "low", "seconds"})
+            if unknown or "high" not in item or "seconds" not in item:
+                raise InvalidValueError(f"timeline segment {i} needs 'high' and 'seconds' (and optionally 'low')")
+            parts.append(TimelineSegment(item["high"], item["seconds"], item.get("low")))
+        elif isinstance(item, (tuple, list)) and len(item) in (2, 3):
+            parts.append(TimelineSegment(item[0], item[1], item[2] if len(item) == 3 else None))
+        else:
+            raise InvalidValueError(f"timeline segment {i} must be (high, seconds), (high, seconds, low) or a dict")
+    return Timeline(parts, DEFAULT_TRANSITION if transition is None else transition)
 
 
 def load_pipeline(model: str | Path | None = None, **kwargs) -> Pipeline:

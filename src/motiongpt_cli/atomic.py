@@ -1,6 +1,7 @@
 """Atomic file writes: write to a temporary file in the same directory, fsync, then rename over the target.
 
-A crash or Ctrl-C leaves either the old file or the complete new one, never a partial file.
+A crash or Ctrl-C leaves either the old file or the complete new one, never a partial file. Folders of files
+(:func:`atomic_folder`) likewise: a temporary sibling folder, renamed into place when complete.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +47,49 @@ def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iter
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path`` to fill with files; on success its files are fsynced and it is
+    renamed to ``path``, on error it is removed.
+
+    A folder cannot be renamed over a non-empty one, so an existing ``path`` (with ``overwrite``) is first renamed
+    aside and removed once the new folder is in place: for that moment nothing is at ``path``, but a reader never
+    sees a partial folder."""
+    path = check_writable(path, overwrite=overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp_path
+        for entry in os.scandir(tmp_path):
+            with open(entry.path, "rb+") as fh:
+                os.fsync(fh.fileno())
+        if not overwrite and os.path.lexists(path):  # appeared while we were writing
+            raise OutputExistsError(f"{path} already exists", hint="pass --overwrite to replace it")
+        os.chmod(tmp_path, 0o777 & ~_umask())  # mkdtemp makes 0700
+        _replace_folder(tmp_path, path)
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _replace_folder(new: Path, path: Path) -> None:
+    """Rename the folder ``new`` to ``path``; whatever was at ``path`` is renamed aside first, put back if the
+    rename fails, and removed after it succeeds."""
+    if not os.path.lexists(path):
+        os.rename(new, path)
+        return
+    aside = new.with_name(new.name + ".old")
+    os.rename(path, aside)
+    try:
+        os.rename(new, path)
+    except BaseException:
+        os.rename(aside, path)
+        raise
+    if aside.is_dir() and not aside.is_symlink():
+        shutil.rmtree(aside)
+    else:
+        aside.unlink()
 
 
 @functools.cache

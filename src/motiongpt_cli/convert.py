@@ -17,7 +17,7 @@ import numpy as np
 from .atomic import check_writable
 from .errors import MotionFormatError
 from .motion.io import MotionRecord
-from .motion.outputs import suffix_of, validate_formats, write_outputs
+from .motion.outputs import check_smpl_model, suffix_of, validate_formats, write_outputs
 
 __all__ = ["ExportOptions", "ExportResult", "export_motion", "plan_exports", "validate_formats"]
 
@@ -33,7 +33,10 @@ class ExportOptions:
     normalized: bool = False
     mean_path: Path | None = None
     std_path: Path | None = None
-    smpl: object | None = None  # motion.amass.SMPLOutputOptions for the smpl format (None: its defaults)
+    smpl: object | None = None  # motion.amass.SMPLOutputOptions for the smpl and obj formats (None: its defaults)
+
+    def __post_init__(self) -> None:
+        check_smpl_model(self.formats, self.smpl)  # obj without a model: refused before any input is read
 
 
 @dataclass

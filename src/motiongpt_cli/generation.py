@@ -7,6 +7,12 @@ The Python API (:mod:`motiongpt_cli.api`) and ``motiongpt generate`` are built o
 
 Seeds: ``seed`` (drawn at random when not given, and always recorded) and the job's (text, sample) position give each
 sample its own ``torch.Generator``, so a sample does not depend on batch size or on the other samples.
+
+Sampling defaults come from the model: an imported checkpoint records its original's behaviour in ``config.json``
+(``original``: sampler, diffusion steps, guidance scale and passes, sampling length; see :mod:`.model_import`), our
+own models record none and get ours. The sampling length is ``requested`` (the tensor has the requested number of
+frames) or ``max`` (the model's maximum, 196 for HumanML3D models, cropped to the request afterwards: what MDM does
+from June 2023 to February 2025 for models trained without a frame mask, MDM issue #104).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -34,6 +41,10 @@ from .text.conditioning import concat_text
 
 MIN_FRAMES = 40  # HumanML3D (and our datasets) drop clips shorter than 2 s
 DEFAULT_FRAMES = 120  # 6 s
+DEFAULT_STEPS = 50  # DDIM's default; a model with fewer diffusion steps runs all of them
+DEFAULT_GUIDANCE = 2.5
+SampleLength = Literal["requested", "max"]
+SAMPLE_LENGTHS = ("requested", "max")
 
 
 @dataclass
@@ -52,6 +63,7 @@ class Job:
     seed: int
     stem: str
     outputs: dict[str, Path] = field(default_factory=dict)
+    frames: int | None = None  # this job's length when it has its own (predicted from its text)
 
 
 def sample_seed(seed: int, text_index: int, sample_index: int) -> int:
@@ -68,17 +80,20 @@ def clamp_frames(frames: int, max_frames: int) -> int:
     return frames
 
 
-def length_in_frames(seconds: float | None, frames: int | None, max_frames: int) -> int:
-    """The motion length from ``seconds`` or ``frames`` (not both; default 6 s), clamped to the model's range."""
+def requested_frames(seconds: float | None, frames: int | None, default: int) -> int:
+    """The length asked for: ``seconds`` or ``frames`` (not both, each checked), else ``default``."""
     if seconds is not None and frames is not None:
         raise InvalidValueError("give seconds or frames, not both")
     if seconds is not None:
-        length = round(validation.SECONDS.check("seconds", seconds) * FPS)
-    elif frames is not None:
-        length = int(validation.FRAMES.check("frames", frames))
-    else:
-        length = DEFAULT_FRAMES
-    return clamp_frames(max(length, 1), max_frames)
+        return round(validation.SECONDS.check("seconds", seconds) * FPS)
+    if frames is not None:
+        return int(validation.FRAMES.check("frames", frames))
+    return default
+
+
+def length_in_frames(seconds: float | None, frames: int | None, max_frames: int) -> int:
+    """The motion length from ``seconds`` or ``frames`` (not both; default 6 s), clamped to the model's range."""
+    return clamp_frames(max(requested_frames(seconds, frames, DEFAULT_FRAMES), 1), max_frames)
 
 
 def resolve_index(model_dir: Path, index: Path | None) -> Path | None:
@@ -161,6 +176,53 @@ def check_steps(loaded: LoadedModel, steps: int) -> None:
                                 f"timesteps, got {steps}")  # fmt: skip
 
 
+def recorded_sampling(loaded: LoadedModel) -> dict:
+    """The original's sampling behaviour an imported model records (``config.json`` ``original``); ``{}`` for ours."""
+    original = loaded.config.get("original") if isinstance(loaded.config, dict) else None
+    return original if isinstance(original, dict) else {}
+
+
+def check_sample_length(value: str) -> SampleLength:
+    if value not in SAMPLE_LENGTHS:
+        raise InvalidValueError(f"sample_length must be requested or max, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def resolve_sample_length(loaded: LoadedModel, value: str | None = None) -> SampleLength:
+    """``value``, else the model's recorded default (imported MDM models without a frame mask: ``max``), else
+    ``requested`` (our own models, the seed, mask-trained MDM models)."""
+    if value is not None:
+        return check_sample_length(value)
+    return check_sample_length(recorded_sampling(loaded).get("sample_length", "requested"))
+
+
+def sampled_frames(loaded: LoadedModel, frames: int, sample_length: str) -> int:
+    """The length of the sampled tensor for a request of ``frames``: itself, or the model's maximum."""
+    return loaded.model.config.max_frames if check_sample_length(sample_length) == "max" else frames
+
+
+def sampling_options(loaded: LoadedModel, *, sampler: str = "ddim", steps: int | None = None,
+                     guidance: float | None = None, eta: float = 0.0) -> SamplingOptions:  # fmt: skip
+    """:class:`SamplingOptions` with the model's defaults for what is not given.
+
+    ``steps``: for DDPM on a model whose original sampled with DDPM (every imported checkpoint), all of its
+    diffusion steps, so ``--sampler ddpm`` is the original's ancestral loop; otherwise 50 (at most the model's
+    diffusion steps). ``guidance``: the model's recorded scale (2.5; 1 for a model trained without condition
+    dropout), else 2.5. Guidance passes: an imported model's are two separate forwards, as its original's."""
+    original = recorded_sampling(loaded)
+    if steps is None:
+        if sampler == "ddpm" and original.get("sampler") == "ddpm":
+            steps = int(original.get("diffusion_steps", loaded.schedule.num_train_timesteps))
+        else:
+            steps = min(DEFAULT_STEPS, loaded.schedule.num_train_timesteps)
+    if guidance is None:
+        guidance = float(original.get("guidance", DEFAULT_GUIDANCE))
+    options = SamplingOptions(steps=steps, sampler=sampler, guidance=guidance, eta=eta,  # type: ignore[arg-type]
+                              guidance_passes=original.get("guidance_passes", "batched"))  # fmt: skip
+    check_steps(loaded, options.steps)
+    return options
+
+
 def condition_embeddings(loaded: LoadedModel, jobs: Sequence[Job], encoders: dict[str, object]):
     """``(high (B, Dh), low (B, Dl) | None, use_low (B,))`` for the jobs, per the model's conditioning."""
     cond = loaded.model.config.conditioning
@@ -190,6 +252,18 @@ def sample_batch(loaded: LoadedModel, jobs: Sequence[Job], lengths: Sequence[int
     return x.float().cpu().numpy() * loaded.std + loaded.mean
 
 
+def _batches_of_equal_length(jobs: Sequence[Job], frames: int, batch_size: int) -> Iterator[list[Job]]:
+    """Consecutive jobs of one length, at most ``batch_size`` at a time (a text's samples share a length)."""
+    batch: list[Job] = []
+    for job in jobs:
+        if batch and (len(batch) == batch_size or (job.frames or frames) != (batch[0].frames or frames)):
+            yield batch
+            batch = []
+        batch.append(job)
+    if batch:
+        yield batch
+
+
 def iter_samples(
     loaded: LoadedModel,
     jobs: Sequence[Job],
@@ -200,14 +274,18 @@ def iter_samples(
     batch_size: int = 16,
     device: str = "cpu",
     on_step: Callable[[int, int], None] | None = None,
+    sample_length: str = "requested",
 ) -> Iterator[tuple[Job, MotionRecord]]:
-    """Sample the jobs in batches of ``batch_size``; yield each (job, record) as soon as its batch finishes."""
+    """Sample the jobs in batches of ``batch_size``; yield each (job, record) as soon as its batch finishes.
+    A job's length is its own ``frames`` (predicted from its text) or ``frames``; ``sample_length="max"`` samples the
+    model's maximum length and keeps the first frames."""
     batch_size = int(validation.BATCH_SIZE.check("batch_size", batch_size))
     loaded.model.to(device)
-    for start in range(0, len(jobs), batch_size):
-        batch = jobs[start : start + batch_size]
-        features = sample_batch(loaded, batch, [frames] * len(batch), sampling, encoders, device=device,
-                                on_step=on_step)[:, :frames]  # fmt: skip
+    for batch in _batches_of_equal_length(jobs, frames, batch_size):
+        wanted = batch[0].frames or frames
+        length = sampled_frames(loaded, wanted, sample_length)
+        features = sample_batch(loaded, batch, [length] * len(batch), sampling, encoders, device=device,
+                                on_step=on_step)[:, :wanted]  # fmt: skip
         for job, feats in zip(batch, features, strict=True):
             feats = feats.astype(np.float32)
             joints = features_to_joints(feats).astype(np.float32)

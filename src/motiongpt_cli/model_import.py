@@ -8,9 +8,11 @@ frozen all-MiniLM-L6-v2 under ``babel_model.0.auto_model.*`` (sentence-transform
 (newer), with or without the persistent ``embeddings.position_ids`` of transformers <= 4.30.
 
 Files are read with ``torch.load(weights_only=True)`` only: a file whose unpickling would need anything but tensors
-and plain containers is refused, and no code in it runs. Key names map one to one onto :class:`MotionDenoiser`;
-an unknown or missing key is an error that names it. The architecture comes from the weights' shapes (MDM hard-codes
-4 heads); the diffusion settings from ``args.json`` (the training arguments, beside the checkpoint).
+and plain containers is refused, and no code in it runs. CLIP weights given with ``--clip`` (OpenAI's TorchScript
+``ViT-B-32.pt``, or an open_clip file) are read without running code too (:mod:`.text.clip_weights`). Key names
+map one to one onto :class:`MotionDenoiser`; an unknown or missing key is an error that names it. The architecture
+comes from the weights' shapes (MDM hard-codes 4 heads); the diffusion settings from ``args.json`` (the training
+arguments, beside the checkpoint).
 """
 
 from __future__ import annotations
@@ -78,6 +80,9 @@ class ImportOptions:
     humanml3d: Path | None = None
     name: str | None = None
     overwrite: bool = False
+    # CLIP weights to keep in the model directory: OpenAI's TorchScript ViT-B-32.pt or an open_clip checkpoint
+    # (.bin / .safetensors); the checkpoint's own clip_model.* come first
+    clip: Path | None = None
 
 
 @dataclass
@@ -112,7 +117,7 @@ def read_checkpoint(path: Path) -> tuple[dict, str]:
     except pickle.UnpicklingError as exc:
         text = str(exc)
         if "Weights only load failed" in text or "Unsupported global" in text or "Unsupported operand" in text:
-            found = re.search(r"(?:GLOBAL|global:?) ([\w.]+(?: [\w.]+)?)", text)
+            found = re.search(r"GLOBAL ([\w.]+)", text)
             what = f" (it asks for {found.group(1).replace(' ', '.')})" if found else ""
             raise CheckpointImportError(
                 f"{path}: refused: loading it would run arbitrary code from the pickle{what}; only tensor "
@@ -353,6 +358,20 @@ def _clip_file(clip: dict) -> tuple[bytes, str]:
     return save(text), note
 
 
+def _given_clip_file(path: Path) -> tuple[bytes, str, dict]:
+    """``--clip PATH`` (OpenAI's TorchScript ``ViT-B-32.pt`` read without running its code, or an open_clip file):
+    its text tower under open_clip's names, dtypes kept, as safetensors bytes; a note; its provenance."""
+    from safetensors.torch import save
+
+    from .text.clip_weights import is_torchscript, read_clip_state, text_tower
+
+    path = Path(path)
+    text = text_tower(read_clip_state(path), CLIP_ARCH.split("/")[0], str(path))
+    kind = "OpenAI's TorchScript archive, read without running its code" if is_torchscript(path) else "state dict"
+    note = f"CLIP text weights from {path.name} ({kind}; {len(text)} tensors) kept as {CLIP_FILE}"
+    return save(text), note, {"file": path.name, "sha256": _file_sha256(path)}
+
+
 def import_checkpoint(path: Path, out: Path, options: ImportOptions) -> ImportResult:
     """Read ``path`` (an MDM-family ``.pt``), check it, and write our model directory at ``out``."""
     import torch
@@ -422,8 +441,15 @@ def import_checkpoint(path: Path, out: Path, options: ImportOptions) -> ImportRe
 
     extra_files: dict[str, bytes] = {}
     clip_weights = None
+    clip_source = None
     if split.clip:
         extra_files[CLIP_FILE], note = _clip_file(split.clip)
+        clip_weights = CLIP_FILE
+        notes.append(note)
+        if options.clip is not None:
+            notes.append(f"--clip {Path(options.clip).name} not used: the checkpoint carries its own CLIP")
+    elif options.clip is not None:
+        extra_files[CLIP_FILE], note, clip_source = _given_clip_file(Path(options.clip))
         clip_weights = CLIP_FILE
         notes.append(note)
     from .text.clip import clip_encoder_name
@@ -434,10 +460,10 @@ def import_checkpoint(path: Path, out: Path, options: ImportOptions) -> ImportRe
     if family == "motiongpt":
         low_encoder, files, note = _low_encoder_files(split.babel, str(path))
         notes.append(note)
-        if files:
+        if files:  # a folder of the model directory, found relative to it at load time (the directory can move)
             extra_files.update(files)
             low_weights = LOW_ENCODER_DIR
-            low_encoder = f"st:{(out / LOW_ENCODER_DIR).resolve()}"
+            low_encoder = f"st:{LOW_ENCODER_DIR}"
     text = TextConfig(high_encoder=high_encoder, high_dim=denoiser.high_dim, low_encoder=low_encoder,
                       low_dim=denoiser.low_dim, high_weights=clip_weights, low_weights=low_weights)  # fmt: skip
     schedule = NoiseSchedule(steps, schedule_name)
@@ -451,7 +477,10 @@ def import_checkpoint(path: Path, out: Path, options: ImportOptions) -> ImportRe
         "notes": notes,
         "normalization": norm_sources,
         "babel_model_naming": split.babel_naming,
+        **({"clip": clip_source} if clip_source else {}),
     }
+    # how the original samples; `generate` takes the guidance, its passes and the sampling length from here, and
+    # `--sampler ddpm` without --steps runs all diffusion_steps (generation.sampling_options)
     original = {
         "diffusion_steps": steps,
         "beta_schedule": schedule_name,

@@ -16,6 +16,7 @@ import functools
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from .checkpoint import model_config, resolve_model_dir, write_model_dir
 from .diffusion.denoiser import MotionDenoiser
 from .diffusion.losses import diffusion_loss
 from .diffusion.schedule import NoiseSchedule
-from .errors import MotionGPTError
+from .errors import MotionGPTError, MotionGPTWarning
 from .paths import INDEX_FILE
 from .text.conditioning import concat_text
 from .training_config import (  # noqa: F401  (re-exported: the run configuration is part of training's API)
@@ -168,6 +169,25 @@ def model_index(run: RunConfig, records: list[dict], *, cache_dir: Path | None):
     return build_index(records, encoder, fingerprint=records_fingerprint(records))
 
 
+def model_assets(run: RunConfig, records: list[dict], *, cache_dir: Path | None) -> tuple[dict[str, bytes], dict]:
+    """What every checkpoint carries besides the weights, made once per run: ``(files, config entries)`` with the
+    retrieval index of the training pairs and the length predictor (fitted on the high-level encoder; skipped,
+    with a warning, when the dataset has no validation clips to choose its ridge strength on)."""
+    from .generation import MIN_FRAMES
+    from .length import CONFIG_KEY, LENGTH_FILE, fit_length_predictor, predictor_files
+    from .text.encoders import load_encoder
+
+    files = {INDEX_FILE: model_index(run, records, cache_dir=cache_dir).to_bytes()}
+    if not any(r["split"] == "val" for r in records):
+        warnings.warn("the dataset has no val split: the model gets no length predictor (generate keeps a 6 s "
+                      "default)", MotionGPTWarning, stacklevel=2)  # fmt: skip
+        return files, {}
+    encoder = load_encoder(run.text.high_encoder, device="cpu", cache_dir=cache_dir)
+    predictor = fit_length_predictor(encoder, records, min_frames=MIN_FRAMES, max_frames=run.model.max_frames)
+    files[LENGTH_FILE], entry = predictor_files(predictor)
+    return files, {CONFIG_KEY: entry}
+
+
 def _step_seed(seed: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
 
@@ -245,7 +265,7 @@ def train(
     if len(dataset) == 0:
         raise MotionGPTError("the dataset has no usable training clips")
     tables = TextTables(run, dataset, device="cpu", cache_dir=cache_dir)
-    index_bytes = model_index(run, records, cache_dir=cache_dir).to_bytes() if dist.is_main else b""
+    assets = model_assets(run, records, cache_dir=cache_dir) if dist.is_main else ({}, {})
     if run.train.batch_size % dist.world_size:
         raise MotionGPTError(f"batch_size {run.train.batch_size} must be divisible by {dist.world_size} processes")
     local_batch = run.train.batch_size // dist.world_size
@@ -336,7 +356,7 @@ def train(
             if dist.is_main:
                 wall = elapsed_before + time.perf_counter() - t_start
                 _save(model_dir, run, schedule, model, optimizer, ema, dataset, fingerprint, step, losses, wall,
-                      index_bytes)
+                      assets)
             if dist.world_size > 1:
                 torch.distributed.barrier()
     wall = elapsed_before + time.perf_counter() - t_start
@@ -388,12 +408,13 @@ def _append_jsonl(path: Path, row: dict) -> None:
 
 
 def _save(model_dir, run, schedule, model, optimizer, ema, dataset, fingerprint, step, losses, wall,
-          index_bytes: bytes) -> None:
+          assets: tuple[dict[str, bytes], dict]) -> None:
     from safetensors.torch import save as save_bytes
 
+    files, entries = assets
     config = model_config(
         run.model, schedule, run.text, data={"fingerprint": fingerprint, "clips": len(dataset)},
-        training={"steps": step, "final_loss": round(losses.get("total", math.nan), 6)},
+        training={"steps": step, "final_loss": round(losses.get("total", math.nan), 6)}, **entries,
     )  # fmt: skip
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     opt = optimizer.state_dict()
@@ -410,7 +431,7 @@ def _save(model_dir, run, schedule, model, optimizer, ema, dataset, fingerprint,
     write_model_dir(
         model_dir, config, ema, dataset.mean, dataset.std,
         extra_files={TRAIN_STATE: save_bytes(tensors), TRAIN_STATE_JSON: json.dumps(state_json, indent=1).encode(),
-                     INDEX_FILE: index_bytes},
+                     **files},
     )  # fmt: skip
 
 

@@ -77,6 +77,7 @@ GUIDANCE = Bounds(ge=0, le=100)
 ETA = Bounds(ge=0, le=1)
 SEED = Bounds(integer=True, ge=0, le=SEED_MAX)
 BATCH_SIZE = Bounds(integer=True, ge=1, le=4096)
+TRANSITION = Bounds(ge=0, le=4)  # seconds of overlap between timeline segments (and between windows of a long edit)
 FPS = Bounds(integer=True, ge=1, le=1000)
 # prompting and retrieval
 NEIGHBOURS = Bounds(integer=True, ge=1, le=10_000)  # -k

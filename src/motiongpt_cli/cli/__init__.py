@@ -6,7 +6,7 @@ Nothing here imports torch or the text encoders at import time, so ``motiongpt -
 
 from __future__ import annotations
 
-from . import export, generate, prompt, train  # noqa: F401  (each registers its commands on app)
+from . import edit, export, generate, prompt, train  # noqa: F401  (each registers its commands on app)
 from .app import app
 from .config import config_app
 from .data import data_app

@@ -179,3 +179,18 @@ def read_texts(texts: list[str], from_file: Path | None) -> list[str]:
     else:
         return [t.strip() for t in texts]
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def emit_motion(motion, sampling, *, as_json: bool, **extra) -> None:
+    """A finished motion on stdout: its output paths, or with ``--json`` one manifest line (``extra`` added)."""
+    import json
+
+    if as_json:
+        manifest = {"high": motion.text_high, "low": motion.text_low or None, "low_source": motion.low_source,
+                    "seed": motion.seed, "frames": motion.frames, "model": motion.model, "steps": sampling.steps,
+                    "sampler": sampling.sampler, "guidance": sampling.guidance, **extra,
+                    "outputs": {k: str(v) for k, v in motion.paths.items()}}  # fmt: skip
+        typer.echo(json.dumps(manifest))
+    else:
+        for path in motion.paths.values():
+            typer.echo(str(path))

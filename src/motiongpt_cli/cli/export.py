@@ -23,7 +23,11 @@ def export_cmd(
         "paths from stdin.",
     ),
     formats: str | None = typer.Option(
-        None, "--format", "-f", help="Comma-separated: npz,bvh,gif,mp4,smpl,glb,fbx [default: setting export.formats]."
+        None,
+        "--format",
+        "-f",
+        help="Comma-separated: npz,bvh,gif,mp4,smpl,glb,fbx,obj (obj needs --smpl-model) "
+        "[default: setting export.formats].",
     ),
     out_dir: Path = typer.Option(Path("."), "--output", "-o", help="Output folder (created if missing)."),
     fps: int | None = typer.Option(None, "--fps", parser=number(validation.FPS),
@@ -41,7 +45,7 @@ def export_cmd(
     smpl_model: Path | None = SMPL_MODEL,
     fit_shape: bool = FIT_SHAPE,
 ) -> None:
-    """Convert motions to .npz / .bvh / .gif / .mp4 / SMPL .npz / .glb / .fbx (e.g. MDM's results.npy to BVH)."""
+    """Convert motions (MDM's results.npy too) to .npz / .bvh / .gif / .mp4 / SMPL .npz / .glb / .fbx / OBJ meshes."""
     from ..convert import ExportOptions, export_motion, load_normalization, plan_exports, validate_formats
 
     state = get_state(ctx)

@@ -39,8 +39,9 @@ SMPL_UP = typer.Option("z", "--up", help="z (AMASS) | y (HumanML3D) axes of --fo
 SMPL_FPS = typer.Option(None, "--smpl-fps", parser=number(validation.FPS), help="Resample --format smpl files to "
                         "this rate (30 or 60 for the SMPL-X Blender add-on) [default: the motion's].")  # fmt: skip
 SMPL_MODEL = typer.Option(None, "--smpl-model", help="Your SMPL model file (SMPL_NEUTRAL.pkl or .npz): its rest "
-                          "skeleton for --format smpl.")  # fmt: skip
-FIT_SHAPE = typer.Option(False, "--fit-shape", help="Fit betas to the motion's bone lengths (needs --smpl-model).")
+                          "skeleton for --format smpl, its meshes for --format obj (needed there).")  # fmt: skip
+FIT_SHAPE = typer.Option(False, "--fit-shape", help="Fit betas to the motion's bone lengths (needs --smpl-model); "
+                         "--format smpl stores them, --format obj poses that shape.")  # fmt: skip
 
 
 def smpl_options(layout: str, up: str, smpl_fps: int | None, smpl_model: Path | None, fit_shape: bool):

@@ -276,16 +276,23 @@ def _count(stats: dict | None, results, n: int) -> None:
 
 def generate_features(loaded, highs, lows, lengths, seeds, options: EvalOptions, encoders, device, progress=None
                       ) -> list[np.ndarray]:  # fmt: skip
-    """Raw (de-normalised) features, one motion per (high, low, length, seed), batched."""
-    from ..diffusion.sampler import SamplingOptions
-    from ..generation import Job, sample_batch
+    """Raw (de-normalised) features, one motion per (high, low, length, seed), batched.
+
+    A model without a frame mask (imported MDM and seed checkpoints) is sampled at its maximum length, 196 frames,
+    and cropped to each clip's length: the original evaluation samples the ground-truth batch shape
+    ``[32, 263, 1, 196]`` whatever the clip lengths, and without a mask the padding frames change the valid ones.
+    With a mask (our models) the padding does not matter and each batch is as long as its longest clip. An
+    imported model's guidance runs as its original's (two separate passes)."""
+    from ..generation import Job, sample_batch, sampling_options
 
     out: list[np.ndarray] = []
-    sampling = SamplingOptions(steps=options.steps, guidance=options.guidance)
+    sampling = sampling_options(loaded, steps=options.steps, guidance=options.guidance)
+    full = None if loaded.model.config.mask_padding else loaded.model.config.max_frames
     for start in range(0, len(highs), options.batch_size):
         sl = slice(start, start + options.batch_size)
         jobs = [Job(0, 0, h, lo, "", s, "") for h, lo, s in zip(highs[sl], lows[sl], seeds[sl], strict=True)]
-        feats = sample_batch(loaded, jobs, lengths[sl], sampling, encoders, device=device)
+        sampled = lengths[sl] if full is None else [full] * len(jobs)
+        feats = sample_batch(loaded, jobs, sampled, sampling, encoders, device=device)
         out.extend(feats[i, : lengths[sl][i]] for i in range(len(jobs)))
         if progress:
             progress(len(jobs))

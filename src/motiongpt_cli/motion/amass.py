@@ -9,6 +9,8 @@ Layouts (``poses`` per frame, axis-angle):
 - ``smplx``: 165 = root 3 + 21 body + jaw 3 + eyes 6 + hands 90 (identity), plus the split fields ``root_orient``,
   ``pose_body``, ``pose_hand``, ``pose_jaw``, ``pose_eye`` that the SMPL-X Blender add-on reads.
 
+By default the layout follows the model file: ``smplx`` for an SMPL-X model, else ``smplh``.
+
 Every file also has ``trans (N, 3)``, ``betas`` 1-D, ``gender`` and ``surface_model_type`` (numpy strings), and both
 ``mocap_framerate`` and ``mocap_frame_rate``. Nothing is pickled: ``numpy.load(path, allow_pickle=False)`` reads it.
 
@@ -39,10 +41,13 @@ Y_UP_TO_Z_UP = np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
 
 @dataclass(frozen=True)
 class SMPLOutputOptions:
-    """How ``--format smpl`` writes: pose layout, up axis, an optional output frame rate, and an optional SMPL
-    model file (its rest joints, and with ``fit_shape`` betas fitted to the clip's bone lengths)."""
+    """How ``--format smpl`` writes: pose layout, up axis, an optional output frame rate, and an optional SMPL,
+    SMPL-H or SMPL-X model file (its rest joints, and with ``fit_shape`` betas fitted to the clip's bone lengths).
 
-    layout: Layout = "smplh"
+    ``layout=None`` (the default) is the model file's own family when it is SMPL-H (``smplh``) or SMPL-X
+    (``smplx``), so the file plays back on that model; ``smplh`` (AMASS's) for an SMPL model or none."""
+
+    layout: Layout | None = None
     up: Up = "z"
     target_fps: int | None = None
     model_path: Path | None = None
@@ -50,12 +55,18 @@ class SMPLOutputOptions:
     gender: str = "neutral"
 
     def __post_init__(self) -> None:
-        if self.layout not in LAYOUTS:
+        if self.layout is not None and self.layout not in LAYOUTS:
             raise InvalidValueError(f"smpl layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
         if self.up not in ("z", "y"):
             raise InvalidValueError(f"up axis must be z or y, got {self.up!r}")
         if self.fit_shape and self.model_path is None:
             raise InvalidValueError("fitting the shape needs an SMPL model file", hint="pass --smpl-model PATH")
+
+    def layout_for(self, family: str | None) -> Layout:
+        """The layout written for a model of ``family`` (``"smpl"``, ``"smplh"``, ``"smplx"``, or None: no model)."""
+        if self.layout is not None:
+            return self.layout
+        return "smplx" if family == "smplx" else "smplh"
 
     def check_fps(self, fps: float) -> None:
         """Refuse, before anything is written, a target frame rate below the motion's (resampling only goes up)."""
@@ -126,15 +137,17 @@ def to_z_up(params):
                                transl=transl.astype(np.float32))  # fmt: skip
 
 
-def amass_arrays(params, fps: float, options: SMPLOutputOptions) -> dict[str, np.ndarray]:
-    """The ``.npz`` fields of ``params`` in ``options.layout`` (``params`` already in the output axes and rate)."""
+def amass_arrays(params, fps: float, options: SMPLOutputOptions, family: str | None = None) -> dict[str, np.ndarray]:
+    """The ``.npz`` fields of ``params`` in ``options.layout_for(family)`` (``params`` already in the output axes and
+    rate; ``family``: the model's, or None)."""
+    layout = options.layout_for(family)
     n = params.num_frames
     root = params.global_orient.astype(np.float32)
     body21 = params.body_pose[:, :21].reshape(n, 63).astype(np.float32)
     hands = np.zeros((n, 90), np.float32)
-    if options.layout == "smpl":
+    if layout == "smpl":
         poses = np.concatenate([root, params.body_pose.reshape(n, 69)], axis=1)
-    elif options.layout == "smplh":
+    elif layout == "smplh":
         poses = np.concatenate([root, body21, hands], axis=1)
     else:
         poses = np.concatenate([root, body21, np.zeros((n, 9), np.float32), hands], axis=1)
@@ -146,11 +159,11 @@ def amass_arrays(params, fps: float, options: SMPLOutputOptions) -> dict[str, np
         "gender": np.str_(options.gender),
         "mocap_framerate": np.float64(fps),
         "mocap_frame_rate": np.float64(fps),
-        "surface_model_type": np.str_(options.layout),
+        "surface_model_type": np.str_(layout),
     }
-    if options.layout == "smplh":
+    if layout == "smplh":
         out["dmpls"] = np.zeros((n, 8), np.float32)
-    if options.layout == "smplx":
+    if layout == "smplx":
         out.update(root_orient=root, pose_body=body21, pose_hand=hands, pose_jaw=np.zeros((n, 3), np.float32),
                    pose_eye=np.zeros((n, 6), np.float32))  # fmt: skip
     return out
@@ -158,7 +171,8 @@ def amass_arrays(params, fps: float, options: SMPLOutputOptions) -> dict[str, np
 
 def joints_to_amass(joints: np.ndarray, fps: float, options: SMPLOutputOptions | None = None) -> dict[str, np.ndarray]:
     """Joints ``(T, 22, 3)`` (metres, Y up) -> the fields of an AMASS-style ``.npz``."""
-    from .smpl import joints_to_smpl, load_smpl_model
+    from .body_model import load_smpl_model
+    from .smpl import joints_to_smpl
 
     options = options or SMPLOutputOptions()
     model = load_smpl_model(options.model_path) if options.model_path is not None else None
@@ -168,7 +182,7 @@ def joints_to_amass(joints: np.ndarray, fps: float, options: SMPLOutputOptions |
         fps = options.target_fps
     if options.up == "z":
         params = to_z_up(params)
-    return amass_arrays(params, fps, options)
+    return amass_arrays(params, fps, options, None if model is None else model.family)
 
 
 def write_amass_npz(path: str | Path, joints: np.ndarray, *, fps: float, options: SMPLOutputOptions | None = None,

@@ -4,6 +4,9 @@
 ``features`` (T, 263) float32, ``joints`` (T, 22, 3) float32 metres Y up, ``fps`` int, ``text_high`` / ``text_low``
 str ("" when none), ``seed`` int (-1 when none), ``model`` str, ``guidance`` float (NaN when not applicable),
 ``steps`` int (-1 when none), ``format_version`` int. Strings are numpy unicode scalars, not object arrays.
+Optional (timelines and edits; older readers ignore them): ``segment_start`` / ``segment_end`` (K,) int64 frames,
+``segment_high`` / ``segment_low`` (K,) unicode arrays, one entry per timeline segment; ``edit`` str, what an edit
+kept.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import pickle
 import re
 import unicodedata
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +27,17 @@ from .skeleton import FEATURE_DIM, NUM_JOINTS
 
 FORMAT_VERSION = 1
 _FIELDS = ("features", "joints", "fps", "text_high", "text_low", "seed", "model", "guidance", "steps", "format_version")
+_OPTIONAL = ("segment_start", "segment_end", "segment_high", "segment_low", "edit")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One part of a timeline: frames ``[start, end)`` of the motion follow ``high`` (and ``low``, "" for none)."""
+
+    start: int
+    end: int
+    high: str
+    low: str = ""
 
 
 @dataclass
@@ -40,6 +54,8 @@ class MotionRecord:
     guidance: float = math.nan
     steps: int = -1
     format_version: int = FORMAT_VERSION
+    segments: list[Segment] = field(default_factory=list)  # a timeline's parts, in order
+    edit: str = ""  # for an edit: what was kept from which input
 
 
 def _validate(record: MotionRecord, where: str) -> None:
@@ -57,6 +73,9 @@ def _validate(record: MotionRecord, where: str) -> None:
             raise MotionFormatError(f"{where}: '{name}' contains NaN or infinite values")
     if int(record.fps) <= 0:
         raise MotionFormatError(f"{where}: 'fps' must be positive, got {record.fps}")
+    for seg in record.segments:
+        if not 0 <= seg.start < seg.end <= f.shape[0]:
+            raise MotionFormatError(f"{where}: segment [{seg.start}, {seg.end}) is outside the {f.shape[0]} frames")
 
 
 def save_npz(path: str | Path, record: MotionRecord, *, overwrite: bool = False) -> Path:
@@ -77,6 +96,15 @@ def save_npz(path: str | Path, record: MotionRecord, *, overwrite: bool = False)
         "steps": np.int64(record.steps),
         "format_version": np.int64(FORMAT_VERSION),
     }
+    if record.segments:
+        arrays |= {
+            "segment_start": np.array([s.start for s in record.segments], dtype=np.int64),
+            "segment_end": np.array([s.end for s in record.segments], dtype=np.int64),
+            "segment_high": np.array([s.high for s in record.segments], dtype=np.str_),
+            "segment_low": np.array([s.low for s in record.segments], dtype=np.str_),
+        }
+    if record.edit:
+        arrays["edit"] = np.str_(record.edit)
     with atomic_path(path, overwrite=overwrite) as tmp:
         with open(tmp, "wb") as fh:  # a file object: numpy would append .npz to a name
             np.savez(fh, **arrays)
@@ -93,6 +121,7 @@ def load_npz(path: str | Path) -> MotionRecord:
             if missing:
                 raise MotionFormatError(f"{where}: missing field(s) {', '.join(missing)}")
             values = {name: data[name] for name in _FIELDS}
+            extra = {name: data[name] for name in _OPTIONAL if name in data.files}
     except MotionFormatError:
         raise
     except FileNotFoundError:
@@ -118,6 +147,8 @@ def load_npz(path: str | Path) -> MotionRecord:
         guidance=_scalar(values["guidance"], float, "guidance", where),
         steps=_scalar(values["steps"], int, "steps", where),
         format_version=version,
+        segments=_segments(extra, where),
+        edit=_scalar(extra["edit"], str, "edit", where) if "edit" in extra else "",
     )
     for name in ("features", "joints"):
         arr = getattr(record, name)
@@ -126,6 +157,21 @@ def load_npz(path: str | Path) -> MotionRecord:
         setattr(record, name, arr.astype(np.float32))
     _validate(record, where)
     return record
+
+
+def _segments(extra: dict[str, np.ndarray], where: str) -> list[Segment]:
+    names = ("segment_start", "segment_end", "segment_high", "segment_low")
+    present = [name for name in names if name in extra]
+    if not present:
+        return []
+    if len(present) != len(names):
+        raise MotionFormatError(f"{where}: has {', '.join(present)} but not all of {', '.join(names)}")
+    start, end, high, low = (extra[name] for name in names)
+    if start.ndim != 1 or not start.shape == end.shape == high.shape == low.shape:
+        raise MotionFormatError(f"{where}: the segment fields must be 1-D arrays of one length")
+    if start.dtype.kind not in "iu" or end.dtype.kind not in "iu" or high.dtype.kind != "U" or low.dtype.kind != "U":
+        raise MotionFormatError(f"{where}: segment_start/end must be integers and segment_high/low strings")
+    return [Segment(int(a), int(b), str(h), str(lo)) for a, b, h, lo in zip(start, end, high, low, strict=True)]
 
 
 def _scalar(value: np.ndarray, kind: type, name: str, where: str):

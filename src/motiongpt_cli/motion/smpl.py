@@ -15,30 +15,28 @@ Conventions (../shared/reference/smpl-output.md §2, §4, §5):
   π, which every Rodrigues-based reader (smplx included) accepts.
 
 The default rest skeleton is SMPL's neutral body at betas 0 (:data:`SMPL_NEUTRAL_REST_JOINTS`). With a user's own
-model (:func:`load_smpl_model`) the skeleton is that model's, and ``fit_shape`` fits its betas to the clip's bone
-lengths. On HumanML3D-proportioned joints the neutral skeleton reproduces positions to about 17 mm MPJPE, all of
-it from bone lengths (HumanML3D's differ from SMPL's by -10% to +37%), none from the solver.
+model (an :class:`~.body_model.SMPLModel` from :func:`~.body_model.load_smpl_model`: SMPL, SMPL-H or SMPL-X, whose
+first 22 joints are all SMPL's body) the skeleton is that model's first 22 joints, and ``fit_shape`` fits its betas
+to the clip's bone lengths. Reading model files is :mod:`.body_model`'s; the solver only asks a model for its rest
+joints and their shape basis. The rest of a model (SMPL-H / SMPL-X fingers, SMPL-X jaw, eyes and expression) stays
+at zero. On HumanML3D-proportioned joints the neutral skeleton reproduces positions to about 17 mm MPJPE, all of it
+from bone lengths (HumanML3D's differ from SMPL's by -10% to +37%), none from the solver.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import pickle
 from dataclasses import dataclass
-from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import InvalidValueError, MotionFormatError
 from . import rotations as rot
+from .body_model import SMPLModel
 from .ik import solve_world_rotations, world_to_local_rotations
 from .kinematics import tree_forward_kinematics
 from .skeleton import PARENTS
 
-SMPL_PARENTS: tuple[int, ...] = PARENTS + (20, 21)  # + left_hand, right_hand
 # Kabsch-solved joints: pelvis (hips, spine1) and spine3 (neck, collars)
 _RIGID = {0: (1, 2, 3), 9: (12, 13, 14)}
 
@@ -253,176 +251,3 @@ def _check_rest_joints(rest_joints: Any) -> np.ndarray:
     if np.linalg.norm(arr[1:] - arr[list(PARENTS[1:])], axis=-1).min() < 1e-6:
         raise MotionFormatError("rest_joints has a zero-length bone")
     return arr
-
-
-# ----------------------------------------------------------------------------------------------- model files
-_MODEL_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
-
-
-@dataclass(frozen=True, eq=False)
-class SMPLModel:
-    """The arrays of an SMPL model file (official layout, chumpy and sparse matrices made plain numpy):
-    ``v_template (V, 3)``, ``shapedirs (V, 3, B)``, ``posedirs (V, 3, P)``, ``J_regressor (24, V)``, ``weights
-    (V, 24)``, ``kintree_table (2, 24)``, ``f (F, 3)``."""
-
-    v_template: np.ndarray
-    shapedirs: np.ndarray
-    posedirs: np.ndarray
-    J_regressor: np.ndarray  # the file's own key
-    weights: np.ndarray
-    kintree_table: np.ndarray
-    f: np.ndarray
-
-    @property
-    def num_betas(self) -> int:
-        return int(self.shapedirs.shape[-1])
-
-    @cached_property
-    def joint_template(self) -> np.ndarray:
-        """Rest joints ``(24, 3)`` at betas 0: ``J_regressor v_template``."""
-        return self.J_regressor @ self.v_template
-
-    @cached_property
-    def joint_shape_basis(self) -> np.ndarray:
-        """``(24, 3, B)``: how the rest joints move per unit of each beta, ``J_regressor shapedirs``."""
-        vertices, _, betas = self.shapedirs.shape
-        return (self.J_regressor @ self.shapedirs.reshape(vertices, 3 * betas)).reshape(-1, 3, betas)
-
-    def rest_joints(self, betas: np.ndarray | None = None) -> np.ndarray:
-        """Rest joints ``(24, 3)`` float64 at ``betas (B,)`` (default 0): ``J_regressor (v_template + shapedirs β)``,
-        linear in β."""
-        if betas is None:
-            return self.joint_template.copy()
-        return self.joint_template + self.joint_shape_basis @ np.asarray(betas, dtype=np.float64)
-
-    def to_smplx(self, batch_size: int = 1, **kwargs: Any) -> Any:
-        """An ``smplx.SMPL`` body model of these arrays (meshes, smplx's own FK), built without smplx reading the
-        file (its loader unpickles anything and needs chumpy for official files)."""
-        import smplx  # torch: only when a mesh is wanted
-
-        struct = smplx.utils.Struct(**{k: getattr(self, k) for k in _MODEL_KEYS})
-        with contextlib.redirect_stdout(io.StringIO()):  # smplx prints a note for 10-beta models; we never print
-            return smplx.SMPL(
-                model_path="", data_struct=struct, batch_size=batch_size, num_betas=self.num_betas, **kwargs
-            )
-
-
-def load_smpl_model(path: str | Path, *, num_betas: int = 10) -> SMPLModel:
-    """Load an SMPL model file (``.pkl`` as distributed, with or without chumpy objects, or ``.npz`` with the same
-    keys) keeping its first ``num_betas`` shape components. Nothing arbitrary is unpickled: only numpy arrays,
-    scipy sparse matrices and chumpy arrays (as plain data); anything else is refused."""
-    path = Path(path)
-    try:
-        if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as data:
-                raw: Any = {k: data[k] for k in data.files}
-        else:
-            with open(path, "rb") as fh:
-                raw = _ModelUnpickler(fh, encoding="latin1").load()
-    except OSError as exc:
-        raise MotionFormatError(f"{path}: unreadable ({exc.strerror})") from None
-    except Exception as exc:  # any failure to decode an untrusted file means: not a model file we can read
-        raise MotionFormatError(
-            f"{path}: not a readable SMPL model file ({exc})",
-            hint="use the official SMPL .pkl, or an .npz with its arrays (v_template, shapedirs, J_regressor, ...)",
-        ) from None
-    if not isinstance(raw, dict):
-        raise MotionFormatError(f"{path}: not an SMPL model file (no dictionary of arrays)")
-    missing = [k for k in _MODEL_KEYS if k not in raw]
-    if missing:
-        raise MotionFormatError(f"{path}: not an SMPL model file (missing {', '.join(missing)})")
-    arrays = {k: _plain_array(raw[k], k, path) for k in _MODEL_KEYS}
-    vertices = arrays["v_template"].shape[0]
-    expected = {
-        "v_template": (vertices, 3),
-        "shapedirs": (vertices, 3, None),
-        "posedirs": (vertices, 3, None),
-        "J_regressor": (24, vertices),
-        "weights": (vertices, 24),
-        "kintree_table": (2, 24),
-        "f": (None, 3),
-    }
-    for key, shape in expected.items():
-        got = arrays[key].shape
-        if len(got) != len(shape) or any(s is not None and s != g for s, g in zip(shape, got, strict=True)):
-            raise MotionFormatError(f"{path}: {key} has shape {got}, expected an SMPL model's {shape}")
-    parents = arrays["kintree_table"][0].astype(np.int64)
-    parents[0] = -1
-    if tuple(parents) != SMPL_PARENTS:
-        raise MotionFormatError(f"{path}: the kinematic tree is not SMPL's 24-joint body")
-    arrays["shapedirs"] = arrays["shapedirs"][:, :, :num_betas]
-    for key in ("v_template", "shapedirs", "posedirs", "J_regressor", "weights"):
-        arrays[key] = arrays[key].astype(np.float64)
-    for array in arrays.values():
-        array.setflags(write=False)  # the model caches its joint regression
-    return SMPLModel(**arrays)
-
-
-class _Stub:
-    """Stand-in for a chumpy array or a scipy sparse matrix: it keeps the pickled state and runs nothing."""
-
-    source = ""
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> _Stub:
-        return super().__new__(cls)
-
-    def __setstate__(self, state: Any) -> None:
-        self.state = state
-
-
-class _ModelUnpickler(pickle.Unpickler):
-    """Resolves only the globals an SMPL model file needs; chumpy and scipy.sparse become :class:`_Stub`s."""
-
-    _ALLOWED = {
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
-        ("copy_reg", "_reconstructor"): __import__("copyreg")._reconstructor,
-        ("copyreg", "_reconstructor"): __import__("copyreg")._reconstructor,
-        ("__builtin__", "object"): object,
-        ("builtins", "object"): object,
-        ("__builtin__", "set"): set,  # chumpy objects keep sets in their state
-        ("builtins", "set"): set,
-        ("__builtin__", "frozenset"): frozenset,
-        ("builtins", "frozenset"): frozenset,
-        ("_codecs", "encode"): lambda text, encoding="utf-8": _bytes_of(text, encoding),  # Python 3 protocol 2
-    }
-    for _module in ("numpy.core.multiarray", "numpy._core.multiarray"):  # numpy 1.x and 2.x spellings
-        _ALLOWED[(_module, "_reconstruct")] = np.ndarray(0).__reduce__()[0]
-        _ALLOWED[(_module, "scalar")] = np.float64(0).__reduce__()[0]
-    del _module
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in self._ALLOWED:
-            return self._ALLOWED[(module, name)]
-        if module == "chumpy" or module.startswith("chumpy.") or module.startswith("scipy.sparse"):
-            return type(name, (_Stub,), {"source": f"{module}.{name}"})
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-
-
-def _bytes_of(text: str, encoding: str) -> bytes:
-    """How protocol-2 pickles written by Python 3 spell bytes (``_codecs.encode(text, "latin1")``); no other codec."""
-    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
-        raise pickle.UnpicklingError(f"refusing to decode bytes with {encoding!r}")
-    return text.encode("latin1")
-
-
-def _plain_array(value: Any, key: str, path: Path) -> np.ndarray:
-    """A model entry as a dense numpy array: chumpy arrays by their value ``x``, sparse matrices densified."""
-    if isinstance(value, _Stub):
-        state = value.__dict__.get("state")
-        state = state if isinstance(state, dict) else {}
-        name = value.source.rsplit(".", 1)[-1]
-        if value.source.startswith("chumpy") and "x" in state:
-            return _plain_array(state["x"], key, path)
-        if name[:3] in ("csc", "csr") and {"data", "indices", "indptr"} <= state.keys():
-            rows, cols = state.get("_shape", state.get("shape"))
-            data, indices, indptr = (np.asarray(state[k]) for k in ("data", "indices", "indptr"))
-            dense = np.zeros((rows, cols) if name[:3] == "csr" else (cols, rows))
-            major = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
-            np.add.at(dense, (major, indices), data)
-            return dense if name[:3] == "csr" else dense.T
-        raise MotionFormatError(
-            f"{path}: {key} is a {value.source} object this loader cannot read",
-            hint="convert the file with smplx's tools/clean_ch.py, or save its arrays as .npz",
-        )
-    return np.asarray(value)

@@ -9,10 +9,11 @@ option; it differs from fp16 by ~1e-3 relative.
 Encoder names: ``clip:<arch>/<pretrained>@ctx<N>,<fp16|fp32>,raw``, e.g.
 ``clip:ViT-B-32-quickgelu/openai@ctx22,fp16,raw`` (:func:`clip_encoder_name`); :func:`.encoders.load_encoder`
 sends every name with ``@`` here. Weights, in order: the model directory's ``high_weights`` file (the checkpoint's
-own ``clip_model.*`` text tower, which ``motiongpt model import`` keeps as ``clip.safetensors``), else a
-``clip.safetensors`` put in the model directory by hand (OpenAI's or open_clip's state dict as safetensors, or a
-``torch.save``d state dict), else open_clip's download of ``<pretrained>`` (or its Hugging Face cache); offline
-without any of them -> :class:`EncoderUnavailableError` naming the file to get and where it goes.
+own ``clip_model.*`` text tower, or the ``--clip`` file given to ``motiongpt model import``, kept as
+``clip.safetensors``), else a ``clip.safetensors`` put in the model directory by hand (OpenAI's or open_clip's
+state dict as safetensors, a ``torch.save``d state dict, or OpenAI's TorchScript ``ViT-B-32.pt``, all read without
+running code: :mod:`.clip_weights`), else open_clip's download of ``<pretrained>`` (or its Hugging Face cache);
+offline without any of them -> :class:`EncoderUnavailableError` naming the file to get and where it goes.
 
 Embeddings are cached under the name plus the weights' identity (``sha256:`` of the file, or ``open_clip:openai``),
 so features of different weights never mix. The model (and open_clip) loads on the first text the cache misses.
@@ -131,27 +132,12 @@ def _unavailable(recipe: ClipRecipe, model_dir: Path | None, exc: Exception) -> 
     )
 
 
-def read_weights(path: Path) -> dict:
-    """A CLIP state dict from safetensors or a ``torch.save``d state dict (read with ``weights_only``), by content."""
-    import torch
+def read_weights(path: Path, arch: str = "ViT-B-32-quickgelu") -> dict:
+    """The CLIP text tower of a weights file: safetensors, a ``torch.save``d state dict (``weights_only``) or
+    OpenAI's TorchScript ``ViT-B-32.pt``, by content; nothing in the file runs (:mod:`.clip_weights`)."""
+    from .clip_weights import read_clip_state, text_tower
 
-    path = Path(path)
-    try:
-        with path.open("rb") as f:
-            head = f.read(9)
-        if len(head) == 9 and head[8:9] == b"{":  # safetensors: u64 header length, then the JSON header
-            from safetensors.torch import load_file
-
-            return load_file(str(path))
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise EncoderUnavailableError(f"cannot read CLIP weights {path}: {str(exc).splitlines()[0][:160]}",
-                                      hint="OpenAI's TorchScript ViT-B-32.pt is not read yet; use an open_clip "
-                                      "state dict or safetensors file") from None  # fmt: skip
-    obj = obj.get("state_dict", obj) if isinstance(obj, dict) else obj
-    if not isinstance(obj, dict):
-        raise EncoderUnavailableError(f"{path}: not a CLIP state dict")
-    return {k.removeprefix("module."): v for k, v in obj.items()}
+    return text_tower(read_clip_state(path), arch, str(path))
 
 
 class OriginalClipTextEncoder(TextEncoder):
@@ -185,7 +171,7 @@ class OriginalClipTextEncoder(TextEncoder):
         return self._cache_key
 
     def _load(self) -> int:
-        state = read_weights(self.weights) if self.weights is not None else None
+        state = read_weights(self.weights, self.recipe.arch) if self.weights is not None else None
         self.model = build_text_model(self.recipe, state, model_dir=self.model_dir).to(self.device)
         return int(self.model.text_projection.shape[-1])
 

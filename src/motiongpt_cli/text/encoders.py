@@ -122,12 +122,21 @@ class SentenceTransformerEncoder(TextEncoder):
     Its rows are sentence-transformers' own ``normalize_embeddings=True`` output, untouched, so a cached row is
     bit-for-bit what the model gives (for that text in that batch: padding moves the last float32 bit)."""
 
-    def __init__(self, name: str, path_or_name: str, *, device: str = "cpu",
-                 cache: EmbeddingCache | None = None) -> None:  # fmt: skip
+    def __init__(self, name: str, path_or_name: str, *, device: str = "cpu", cache: EmbeddingCache | None = None,
+                 weights_file: Path | None = None) -> None:  # fmt: skip
         super().__init__(name, cache=cache)
         self.path_or_name = path_or_name
         self.device = device
         self.model = None
+        self.weights_file = weights_file  # a model directory's own folder: its weights are part of the cache key
+        self._cache_key: str | None = None
+
+    @property
+    def cache_key(self) -> str:
+        if self._cache_key is None:
+            self._cache_key = self.name if self.weights_file is None else \
+                f"{self.name}|sha256:{file_sha256(self.weights_file, self.cache)}"  # fmt: skip
+        return self._cache_key
 
     def _load(self) -> int:
         self.model = _load_sentence_transformer(self.path_or_name, self.device, self.name)
@@ -206,7 +215,10 @@ def load_encoder(name: str = DEFAULT_ENCODER, *, device: str = "cpu", cache_dir:
 
     ``model_dir`` and ``weights`` (a file of the model directory, relative to it; the model's ``high_weights``) are
     for the original-CLIP names (``clip:...@ctx..``, :mod:`.clip`): their weights come from that file, else from a
-    ``clip.safetensors`` in ``model_dir``, else from open_clip's download."""
+    ``clip.safetensors`` in ``model_dir``, else from open_clip's download. With an ``st:`` name, ``weights`` is a
+    sentence-transformers folder of the model directory (an imported seed's own MiniLM, ``low_weights``): it is
+    found relative to ``model_dir`` wherever the directory was moved, whatever path the name holds, and its
+    embeddings are cached under the name plus the sha256 of its ``model.safetensors``."""
     if "@" in name:
         from .clip import CLIP_FILE, OriginalClipTextEncoder, parse_clip_name
 
@@ -228,9 +240,11 @@ def load_encoder(name: str = DEFAULT_ENCODER, *, device: str = "cpu", cache_dir:
             encoder.model_dir = Path(model_dir) if model_dir is not None else None
         encoder.cache = EmbeddingCache(Path(cache_dir) / "embeddings.sqlite") if cache_dir is not None else None
         return encoder
-    if weights is not None:
-        raise MotionGPTError(f"text encoder {name!r} takes no weights file ({weights})")
     kind, arg = parse_encoder_name(name)
+    if weights is not None:
+        if kind != "st":
+            raise MotionGPTError(f"text encoder {name!r} takes no weights file ({weights})")
+        return _model_dir_sentence_transformer(name, Path(model_dir or ".") / weights, device, cache_dir)
     key = (name, device)
     if key not in _LOADED:
         if kind == "minilm":
@@ -241,6 +255,23 @@ def load_encoder(name: str = DEFAULT_ENCODER, *, device: str = "cpu", cache_dir:
             arch, pretrained = arg.split("/")
             _check_clip_architecture(arch)
             _LOADED[key] = ClipTextEncoder(name, arch, pretrained, device=device)
+    encoder = _LOADED[key]
+    encoder.cache = EmbeddingCache(Path(cache_dir) / "embeddings.sqlite") if cache_dir is not None else None
+    return encoder
+
+
+def _model_dir_sentence_transformer(name: str, folder: Path, device: str, cache_dir: Path | None) -> TextEncoder:
+    if not (folder / "modules.json").is_file() and not (folder / "config.json").is_file():
+        raise EncoderUnavailableError(f"text encoder {name!r}: the sentence-transformers folder {folder} is missing",
+                                      hint="re-import the checkpoint with `motiongpt model import`")  # fmt: skip
+    key = (name, device, str(folder.resolve()))
+    if key not in _LOADED:
+        weights = folder / "model.safetensors"
+        encoder = SentenceTransformerEncoder(name, str(folder.resolve()), device=device,
+                                             weights_file=weights if weights.is_file() else None)  # fmt: skip
+        if not weights.is_file():  # other weight files: the folder itself tells embeddings apart
+            encoder._cache_key = f"{name}|{folder.resolve()}"
+        _LOADED[key] = encoder
     encoder = _LOADED[key]
     encoder.cache = EmbeddingCache(Path(cache_dir) / "embeddings.sqlite") if cache_dir is not None else None
     return encoder
