@@ -1,8 +1,8 @@
 """Speed of an imported MDM-size model: DDPM-1000 (the original's own sampler) vs DDIM-50/20/10, one 196-frame motion.
 
-    python benchmarks/bench_imported.py                    # 5 paired rounds, DDPM chunks of 25 steps, scaled
-    python benchmarks/bench_imported.py --ddpm-timed 1000  # every DDPM step timed (4 full DDPM-1000 runs a round)
-    python benchmarks/bench_imported.py --quick            # 1 round, DDPM chunks of 10 steps
+    python benchmarks/bench_imported.py                    # 3 rounds, DDPM-1000 timed over 250 steps and scaled
+    python benchmarks/bench_imported.py --ddpm-timed 1000  # the whole DDPM-1000 motion timed
+    python benchmarks/bench_imported.py --quick            # 1 round, DDPM timed over 100 steps
 
 The model is MDM's HumanML3D architecture (width 512, 8 layers, 4 heads, feed-forward 1024, a 512-d CLIP condition,
 1000 diffusion steps) with random weights, written as a checkpoint in MDM's own key layout (``seqTransEncoder.*``,
@@ -12,16 +12,17 @@ forwards, as MDM's ``ClassifierFreeSampleModel``; 196 frames sampled: MDM's June
 fixed 512-d text feature in place of CLIP (its cost is per text, not per step). One sample per run (batch 1), the
 way MDM's ``sample/generate.py`` is used for a prompt.
 
-Samplers run interleaved, paired: each round is DDPM, DDIM-50, DDPM, DDIM-20, DDPM, DDIM-10, DDPM, and each DDIM
-run's ratio is taken against the mean of the two DDPM chunks timed just before and after it, so a drift of a shared
-machine's load hits both sides of a ratio alike. Rows are medians over rounds, ratios medians over runs. A DDPM chunk
-is its first ``--ddpm-timed`` steps, scaled to 1000, as in ``bench_sampling.py``: every step of either sampler is the
-same two forwards plus a few element-wise operations (``--ddpm-timed 1000`` times every step). Both wall time and
-this process's CPU time are reported: on a shared machine the wall time also counts waiting for a core, the CPU
-time only the work (with two threads it is up to twice the wall time; a virtual machine's host contention still
-shows in both). The machine line (CPU model, SIMD flags, fp32 matmul GFLOP/s, threads, load average) comes
-from ``bench_startup.py``'s probes.
+The four samplers run **interleaved step by step**: one thread per sampler, and a baton that lets one guided step
+run at a time, in turn (DDPM, DDIM-50, DDIM-20, DDIM-10, DDPM, ...); a sampler's time is the sum of its own turns.
+The DDIM samplers start a new motion whenever one finishes, for as long as the DDPM motion runs; a DDIM row is the
+mean over its finished motions. On a shared machine (the one measured for docs/models.md: a 2-vCPU virtual machine
+running other jobs, where one minute can be 10x slower than the next) a slow spell then costs every sampler alike,
+and the ratios, measured in the same run, hold. The DDPM motion is timed over its first ``--ddpm-timed`` steps and
+scaled to 1000 (``--ddpm-timed 1000`` runs it whole): every step of either sampler is the same two forwards plus a
+few element-wise operations. Rounds repeat the whole run; the table shows the median round. The machine line (CPU
+model, SIMD flags, fp32 matmul GFLOP/s, threads, load average) comes from ``bench_startup.py``'s probes.
 """
+
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -47,6 +49,7 @@ from motiongpt_cli.model_import import ImportOptions, import_checkpoint  # noqa:
 from motiongpt_cli.text.encoders import TextEncoder  # noqa: E402
 
 FRAMES = 196
+ROWS = {"DDPM-1000": ("ddpm", 1000), "DDIM-50": ("ddim", 50), "DDIM-20": ("ddim", 20), "DDIM-10": ("ddim", 10)}
 # our names -> MDM's (model_import._RENAMES, the other way round)
 TO_MDM = {"input_proj.": "input_process.poseEmbedding.", "time_mlp.0.": "embed_timestep.time_embed.0.",
           "time_mlp.2.": "embed_timestep.time_embed.2.", "high_proj.": "embed_text.",
@@ -84,34 +87,97 @@ class _Stop(Exception):
     pass
 
 
-def seconds_per_motion(loaded, sampler: str, steps: int, timed: int, encoders: dict) -> tuple[float, float]:
-    """(wall, CPU) seconds of one 196-frame motion with the imported model's defaults; ``timed < steps`` stops
-    after that many steps and scales (every step costs the same two forwards). CPU time is this process's, all
-    threads: on a shared machine it counts the work done, not the time spent waiting for a core."""
-    sampling = sampling_options(loaded, sampler=sampler, steps=steps)
+class Baton:
+    """Lets one of ``n`` threads run at a time, in turn; a thread that has left is skipped."""
+
+    def __init__(self, n: int) -> None:
+        self.cond = threading.Condition()
+        self.turn, self.alive = 0, [True] * n
+
+    def wait(self, k: int) -> None:
+        with self.cond:
+            self.cond.wait_for(lambda: self.turn == k)
+
+    def _next(self, k: int) -> None:
+        n = len(self.alive)
+        for j in range(1, n + 1):
+            if self.alive[(k + j) % n]:
+                self.turn = (k + j) % n
+                break
+        self.cond.notify_all()
+
+    def pass_on(self, k: int) -> None:
+        with self.cond:
+            self._next(k)
+
+    def leave(self, k: int) -> None:
+        with self.cond:
+            self.alive[k] = False
+            self._next(k)
+
+
+def interleaved(loaded, encoders: dict, ddpm_timed: int) -> dict[str, float]:
+    """Seconds per 196-frame motion of each sampler (the imported model's defaults), their steps interleaved one by
+    one: the DDPM motion over its first ``ddpm_timed`` steps, scaled to 1000; each DDIM row the mean of the
+    motions it finished meanwhile."""
+    baton, done = Baton(len(ROWS)), threading.Event()
+    motions: dict[str, list[float]] = {name: [] for name in ROWS}
+    errors: list[BaseException] = []
     jobs = [Job(0, 0, "a person walks", None, "none", 0, "")]
 
-    def on_step(i: int, n: int) -> None:
-        if i >= timed:
-            raise _Stop
+    def worker(k: int, name: str, sampler: str, steps: int) -> None:
+        sampling = sampling_options(loaded, sampler=sampler, steps=steps)
+        spent, start = 0.0, 0.0
 
-    start, cpu = time.perf_counter(), time.process_time()
-    try:
-        sample_batch(loaded, jobs, [FRAMES], sampling, encoders, on_step=on_step if timed < steps else None)
-    except _Stop:
-        pass
-    scale = steps / min(timed, steps)
-    return (time.perf_counter() - start) * scale, (time.process_time() - cpu) * scale
+        def on_step(i: int, n: int) -> None:
+            nonlocal spent, start
+            spent += time.perf_counter() - start
+            if (sampler == "ddpm" and i >= ddpm_timed) or (sampler == "ddim" and done.is_set() and i < n):
+                raise _Stop  # a DDIM motion unfinished when the DDPM one is done is not counted
+            baton.pass_on(k)
+            baton.wait(k)
+            start = time.perf_counter()
+
+        try:
+            baton.wait(k)
+            start = time.perf_counter()
+            while True:  # the DDPM worker leaves through _Stop; a DDIM one when the DDPM motion is done
+                spent = 0.0
+                sample_batch(loaded, jobs, [FRAMES], sampling, encoders, on_step=on_step)
+                spent += time.perf_counter() - start  # the de-normalisation after the last step
+                motions[name].append(spent)
+                start = time.perf_counter()
+        except _Stop:
+            if sampler == "ddpm":
+                motions[name].append(spent * steps / ddpm_timed)
+                done.set()
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the main thread
+            errors.append(exc)
+            done.set()
+        finally:
+            baton.leave(k)
+
+    threads = [threading.Thread(target=worker, args=(k, name, *spec)) for k, (name, spec) in enumerate(ROWS.items())]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    short = [name for name, times in motions.items() if not times]
+    if short:
+        raise SystemExit(f"{', '.join(short)} finished no motion while DDPM ran: raise --ddpm-timed")
+    return {name: statistics.mean(times) for name, times in motions.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--ddpm-timed", type=int, default=25, help="steps timed per DDPM-1000 chunk (scaled)")
-    parser.add_argument("--quick", action="store_true", help="1 round, DDPM chunks of 10 steps")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--ddpm-timed", type=int, default=250, help="DDPM-1000 steps actually timed (scaled)")
+    parser.add_argument("--quick", action="store_true", help="1 round, DDPM timed over 100 steps")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    rounds, ddpm_timed = (1, min(args.ddpm_timed, 10)) if args.quick else (args.rounds, min(args.ddpm_timed, 1000))
+    rounds, ddpm_timed = (1, 100) if args.quick else (args.rounds, max(60, min(args.ddpm_timed, 1000)))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         rng = np.random.default_rng(0)
@@ -132,44 +198,26 @@ def main() -> None:
     forward = loaded.model.flops_per_forward(1, FRAMES) / 1e9
     print(f"model: MDM-size (width 512, 8 layers, 4 heads, ff 1024, CLIP 512), imported; {FRAMES} frames, guidance "
           f"2.5 in two forwards per step ({2 * forward:.2f} GFLOP per step)")  # fmt: skip
-    ddims = {"DDIM-50": 50, "DDIM-20": 20, "DDIM-10": 10}
-    ddpm: list[tuple[float, float]] = []  # (wall, CPU) of each DDPM chunk, scaled to 1000 steps
-    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in ddims}
-    ratios: dict[str, list[tuple[float, float]]] = {name: [] for name in ddims}
-    seconds_per_motion(loaded, "ddim", 10, 10, encoders)  # warm-up
+    interleaved(loaded, encoders, 60)  # warm-up
+    runs = []
     for r in range(rounds):
-        # D I50 D I20 D I10 D: each DDIM run between two DDPM chunks, its ratio against their mean
-        before = seconds_per_motion(loaded, "ddpm", 1000, ddpm_timed, encoders)
-        ddpm.append(before)
-        for name, steps in ddims.items():
-            run = seconds_per_motion(loaded, "ddim", steps, steps, encoders)
-            after = seconds_per_motion(loaded, "ddpm", 1000, ddpm_timed, encoders)
-            ddpm.append(after)
-            runs[name].append(run)
-            ratios[name].append(tuple((b + a) / 2 / x for b, a, x in zip(before, after, run, strict=True)))
-            before = after
-        print(f"round {r + 1}/{rounds}: DDPM-1000 " + ", ".join(f"{w:.0f}" for w, _ in ddpm[-4:]) + " s; "
-              + ", ".join(f"{n} {runs[n][-1][0]:.2f} s" for n in ddims), flush=True)  # fmt: skip
-    note = f"; DDPM-1000 timed over {ddpm_timed} steps per chunk and scaled" if ddpm_timed < 1000 else ""
-    print(f"\none {FRAMES}-frame motion, median of {rounds} round(s){note}; a ratio is the median over runs of the "
-          "DDIM run against the mean of the DDPM chunks timed just before and after it")  # fmt: skip
-    print("| sampler | steps | wall s per motion | DDPM-1000 / this, wall | CPU s per motion | DDPM-1000 / this, CPU |")
-    print("|---|---|---|---|---|---|")
-    med = [statistics.median(x[i] for x in ddpm) for i in (0, 1)]
-    print(f"| DDPM-1000 | 1000 | {med[0]:.1f} | 1x | {med[1]:.1f} | 1x |")
-    out = [{"sampler": "DDPM-1000", "steps": 1000, "wall_seconds": round(med[0], 2), "cpu_seconds": round(med[1], 2),
-            "chunks": [[round(w, 2), round(c, 2)] for w, c in ddpm]}]  # fmt: skip
-    for name, steps in ddims.items():
-        m = [statistics.median(x[i] for x in runs[name]) for i in (0, 1)]
-        q = [statistics.median(x[i] for x in ratios[name]) for i in (0, 1)]
-        print(f"| {name} | {steps} | {m[0]:.2f} | {q[0]:.1f}x | {m[1]:.2f} | {q[1]:.1f}x |")
-        out.append({"sampler": name, "steps": steps, "wall_seconds": round(m[0], 3), "cpu_seconds": round(m[1], 3),
-                    "ddpm_ratio_wall": round(q[0], 2), "ddpm_ratio_cpu": round(q[1], 2),
-                    "runs": [[round(w, 3), round(c, 3)] for w, c in runs[name]]})  # fmt: skip
-    per_step = statistics.median([w / 1000 for w, _ in ddpm] + [w / n for name, n in ddims.items()
-                                                                for w, _ in runs[name]])  # fmt: skip
+        runs.append(interleaved(loaded, encoders, ddpm_timed))
+        print(f"round {r + 1}/{rounds}: " + ", ".join(f"{n} {s:.2f} s" for n, s in runs[-1].items()), flush=True)
+    note = f"; DDPM-1000 timed over its first {ddpm_timed} steps and scaled" if ddpm_timed < 1000 else ""
+    print(f"\none {FRAMES}-frame motion, samplers interleaved step by step, median of {rounds} round(s){note}:")
+    print("| sampler | s per motion | ms per step | DDPM-1000 / this (same run) |")
+    print("|---|---|---|---|")
+    out = []
+    for name, (_, steps) in ROWS.items():
+        sec = statistics.median(run[name] for run in runs)
+        ratio = statistics.median(run["DDPM-1000"] / run[name] for run in runs)
+        print(f"| {name} | {sec:.2f} | {1000 * sec / steps:.0f} | {ratio:.1f}x |")
+        out.append({"sampler": name, "steps": steps, "seconds": round(sec, 3),
+                    "ms_per_step": round(1000 * sec / steps, 1), "ddpm_ratio": round(ratio, 2),
+                    "rounds": [round(run[name], 3) for run in runs]})  # fmt: skip
+    per_step = statistics.median(run["DDPM-1000"] / 1000 for run in runs)
     load_end = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"(median wall time per step {1000 * per_step:.0f} ms = {2 * forward / per_step:.0f} GFLOP/s, "
+    print(f"(a DDPM step {1000 * per_step:.0f} ms = {2 * forward / per_step:.0f} GFLOP/s, "
           f"{2 * forward / per_step / gflops:.0%} of the matmul probe; load average at the end {load_end})")
     if args.json:
         args.json.write_text(json.dumps({"machine": machine, "frames": FRAMES, "ddpm_timed": ddpm_timed,

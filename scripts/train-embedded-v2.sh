@@ -41,6 +41,7 @@ step = json.load(open(f"{run}/model/train_state.json"))["step"]
 rows = [line for line in open(f"{run}/metrics.jsonl") if line.strip() and json.loads(line)["step"] <= step]
 open(f"{keep}/metrics.jsonl", "w").writelines(rows)
 PY
+    cp "$keep"/curve*.jsonl "$keep.tmp/" 2>/dev/null || true  # the FID-vs-steps curves are kept
     rm -rf "$keep" && mv "$keep.tmp" "$keep"
     python -c "import json; print('saved step', json.load(open('$keep/model/train_state.json'))['step'])"
     ;;
