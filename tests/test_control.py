@@ -262,8 +262,9 @@ def test_timeline_position_and_heading_are_continuous(pipe):
                                        seed=1, low=False)  # fmt: skip
     root = motion.joints[:, 0]
     steps = np.linalg.norm(np.diff(root, axis=0), axis=1)
+    inside = np.percentile(steps, 95)
     for seam in (60, 120):
-        assert steps[seam - 1 : seam + 1].max() <= max(steps.max(), 1e-6)
+        assert steps[seam - 2 : seam + 2].max() <= 2 * inside  # no jump of the root at a seam
     assert np.isfinite(motion.joints).all() and motion.frames == 180
 
 
