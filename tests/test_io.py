@@ -46,6 +46,17 @@ def test_round_trip_without_pickle(tmp_path):
         20,
     )
     assert back.format_version == mio.FORMAT_VERSION
+    assert (back.sampler, back.sample_length, back.edit) == ("", "", "")  # optional fields absent: not written
+
+
+def test_sampling_fields_round_trip(tmp_path):
+    rec = _record()
+    rec.sampler, rec.sample_length = "ddpm", "max"
+    path = save_npz(tmp_path / "m.npz", rec)
+    with np.load(path, allow_pickle=False) as data:
+        assert str(data["sampler"]) == "ddpm" and str(data["sample_length"]) == "max"
+    back = load_npz(path)
+    assert (back.sampler, back.sample_length) == ("ddpm", "max")
 
 
 def test_nan_guidance_and_suffix(tmp_path):

@@ -390,6 +390,7 @@ def test_sample_length_max_samples_196_frames_and_crops(tmp_path, norm, monkeypa
     assert plan.sample_length == "max" and plan.frames == 60  # the recorded default, no flag given
     motions = list(pipe.run(plan))
     assert sampled_lengths == [196, 196] and [m.features.shape for m in motions] == [(60, 263), (60, 263)]
+    assert [(m.sampler, m.sample_length) for m in motions] == [("ddim", "max")] * 2  # recorded in the .npz
     full = sample_batch(pipe.loaded, plan.jobs, [196, 196], plan.sampling, pipe.encoders)
     assert full.shape == (2, 196, 263)
     for motion, row in zip(motions, full, strict=True):
@@ -397,6 +398,7 @@ def test_sample_length_max_samples_196_frames_and_crops(tmp_path, norm, monkeypa
     sampled_lengths.clear()
     requested = pipe.generate("a person walks", False, n=2, frames=60, steps=4, seed=3, sample_length="requested")
     assert sampled_lengths == [60, 60] and requested[0].features.shape == (60, 263)
+    assert requested[0].sample_length == "requested"
     jobs = [Job(0, 0, "a person walks", None, "none", m.seed, "") for m in requested]
     np.testing.assert_array_equal(requested[0].features,
                                   sample_batch(pipe.loaded, jobs, [60, 60], plan.sampling, pipe.encoders)[0]
@@ -507,3 +509,15 @@ def test_evaluate_runs_on_an_imported_model(tmp_path, norm, monkeypatch, eval_mo
     assert report["model"] == "ckpt" and report["clips"] == 32 and set(report["rows"]) == {"real", "generated"}
     assert all(np.isfinite(v["mean"]) for v in report["rows"]["generated"].values())
     assert sampled_lengths and set(sampled_lengths) == {196}
+    assert (report["sampler"], report["steps"], report["guidance"]) == ("ddim", 2, 2.5)
+    # --sampler ddpm without --steps runs the original's own loop: every one of the model's 50 diffusion steps
+    r = runner.invoke(app, ["--no-config", "evaluate", "--model", str(result.path), "--data", str(eval_corpus),
+                            "--evaluator", str(evaluator.path), "--replications", "1", "--limit", "32",
+                            "--low-source", "none", "--sampler", "ddpm", "--json", "-"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    ddpm = json.loads(r.stdout)
+    assert (ddpm["sampler"], ddpm["steps"]) == ("ddpm", 50)
+    assert ddpm["rows"]["real"] == report["rows"]["real"] and ddpm["rows"]["generated"] != report["rows"]["generated"]
+    r = runner.invoke(app, ["--no-config", "evaluate", "--model", str(result.path), "--data", str(eval_corpus),
+                            "--evaluator", str(evaluator.path), "--steps", "51", "--low-source", "none"])  # fmt: skip
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "model's 50 training timesteps" in r.stderr, r.output

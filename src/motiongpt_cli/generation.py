@@ -293,5 +293,6 @@ def iter_samples(
                 raise MotionGPTError(f"sampling produced non-finite values for {job.high!r}")
             yield job, MotionRecord(
                 features=feats, joints=joints, fps=FPS, text_high=job.high, text_low=job.low or "", seed=job.seed,
-                model=loaded.name, guidance=sampling.guidance, steps=sampling.steps,
+                model=loaded.name, guidance=sampling.guidance, steps=sampling.steps, sampler=sampling.sampler,
+                sample_length=check_sample_length(sample_length),
             )  # fmt: skip

@@ -37,9 +37,13 @@ def evaluate_cmd(
     replications: int = typer.Option(20, "--replications", "-r", parser=number(validation.REPLICATIONS),
                                      help="Independent repetitions (95% CI)."),  # fmt: skip
     low_source: str = typer.Option("gt", "--low-source", help="gt | prompt | none: the low-level text used."),
-    steps: int = typer.Option(50, "--steps", parser=number(validation.STEPS), help="Denoising steps."),
-    guidance: float = typer.Option(2.5, "--guidance", parser=number(validation.GUIDANCE),
-                                   help="Classifier-free guidance scale."),  # fmt: skip
+    sampler: str = typer.Option("ddim", "--sampler", help="ddim | ddpm (an imported model's own loop: all of its "
+                                "diffusion steps unless --steps)."),  # fmt: skip
+    steps: int | None = typer.Option(None, "--steps", parser=number(validation.STEPS),
+                                     help="Denoising steps [default: 50 for DDIM; the model's for DDPM]."),  # fmt: skip
+    eta: float = typer.Option(0.0, "--eta", parser=number(validation.ETA), help="DDIM noise."),
+    guidance: float | None = typer.Option(None, "--guidance", parser=number(validation.GUIDANCE),
+                                          help="Classifier-free guidance [default: the model's, 2.5]."),  # fmt: skip
     limit: int | None = typer.Option(None, "--limit", parser=number(validation.EVAL_LIMIT),
                                      help="Clips per replication (>= 32) [default: the whole split]."),  # fmt: skip
     mm_texts: int = typer.Option(0, "--mm-texts", parser=number(validation.MM_TEXTS),
@@ -75,8 +79,8 @@ def evaluate_cmd(
         raise typer.BadParameter(f"unknown backend {backend!r} (openai or retrieval)", param_hint="--backend")
     try:
         options = EvalOptions(split=split, replications=replications, low_source=low_source, steps=steps,
-                              guidance=guidance, limit=limit, mm_texts=mm_texts, mm_repeats=mm_repeats, seed=seed,
-                              protocol=protocol)  # fmt: skip
+                              sampler=sampler, eta=eta, guidance=guidance, limit=limit, mm_texts=mm_texts,
+                              mm_repeats=mm_repeats, seed=seed, protocol=protocol)  # fmt: skip
     except MotionGPTError as exc:  # a choice option's bad value: a usage error naming it
         raise typer.BadParameter(str(exc)) from None
     gates = [parse_gate(text) for text in fail_if]

@@ -259,7 +259,8 @@ def _finish(pipe, features: np.ndarray, outputs: Outputs, j: int, *, sampling, *
         raise MotionGPTError(f"sampling produced non-finite values for {fields['text_high']!r}")
     low_source = fields.pop("low_source")
     motion = Motion(features=features, joints=joints, fps=FPS, model=pipe.name, guidance=sampling.guidance,
-                    steps=sampling.steps, low_source=low_source, paths=dict(outputs.paths[j]), **fields)  # fmt: skip
+                    steps=sampling.steps, sampler=sampling.sampler, sample_length="requested",
+                    low_source=low_source, paths=dict(outputs.paths[j]), **fields)  # fmt: skip
     if outputs.paths[j]:
         next(iter(outputs.paths[j].values())).parent.mkdir(parents=True, exist_ok=True)
         write_outputs(motion, outputs.paths[j], title=motion.title, overwrite=outputs.overwrite, smpl=outputs.smpl)

@@ -50,8 +50,10 @@ class EvalOptions:
     split: str = "test"
     replications: int = 20
     low_source: str = "gt"  # gt | prompt | none
-    steps: int = 50
-    guidance: float = 2.5
+    steps: int | None = None  # None: the model's default (50 DDIM; every diffusion step for an imported DDPM model)
+    guidance: float | None = None  # None: the model's recorded scale (2.5)
+    sampler: str = "ddim"  # ddim | ddpm
+    eta: float = 0.0
     limit: int | None = None
     mm_texts: int = 0
     mm_repeats: int = 30
@@ -65,8 +67,13 @@ class EvalOptions:
         if self.protocol not in PROTOCOLS:
             raise InvalidValueError(f"protocol must be {' or '.join(PROTOCOLS)}, got {self.protocol!r}")
         validation.REPLICATIONS.check("replications", self.replications)
-        validation.STEPS.check("steps", self.steps)
-        validation.GUIDANCE.check("guidance", self.guidance)
+        if self.sampler not in ("ddim", "ddpm"):
+            raise InvalidValueError(f"sampler must be ddim or ddpm, got {self.sampler!r}")
+        if self.steps is not None:
+            validation.STEPS.check("steps", self.steps)
+        if self.guidance is not None:
+            validation.GUIDANCE.check("guidance", self.guidance)
+        validation.ETA.check("eta", self.eta)
         if self.limit is not None:
             validation.EVAL_LIMIT.check("limit", self.limit)
         validation.MM_TEXTS.check("mm_texts", self.mm_texts)
@@ -82,13 +89,13 @@ class EvalResult:
     clips: int
     per_replication: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     prompting: dict[str, int | str] | None = None  # with low_source "prompt": backend, proposals, fallbacks
+    sampling: dict[str, object] | None = None  # what sampled the generated rows: sampler, steps, guidance, eta
 
     def to_json(self) -> dict:
         return {
             "protocol": self.options.protocol, "split": self.options.split,
             "replications": self.options.replications, "clips": self.clips,
-            "low_source": self.options.low_source, "steps": self.options.steps, "guidance": self.options.guidance,
-            "seed": self.options.seed,
+            "low_source": self.options.low_source, **(self.sampling or {}), "seed": self.options.seed,
             "rows": {name: {m: {"mean": round(v[0], 5), "ci95": round(v[1], 5)} for m, v in row.items()}
                      for name, row in self.rows.items()},
             **({"prompting": self.prompting} if self.prompting else {}),
@@ -187,6 +194,10 @@ def evaluate(
         raise MotionGPTError(f"unknown protocol {options.protocol!r} (standard or legacy)")
     if options.low_source == "prompt" and prompter is None and loaded is not None:
         raise MotionGPTError("--low-source prompt needs a retrieval index or an LLM")
+    sampling = None  # checked against the model before any work
+    if loaded is not None:
+        used = eval_sampling(loaded, options)
+        sampling = {"sampler": used.sampler, "steps": used.steps, "guidance": used.guidance, "eta": used.eta}
     # one dataset (motions read once); each replication draws its crops and captions through two fresh epochs
     ds = DualTextDataset(records, mean, std, split=options.split, low_source="gt", seed=options.seed)
     n_all = len(ds)
@@ -243,7 +254,7 @@ def evaluate(
                                                       progress, prompter, prompting)  # fmt: skip
         rows["generated"].append(metrics)
     summary = {name: {m: mean_ci([rep[m] for rep in reps]) for m in reps[0]} for name, reps in rows.items()}
-    return EvalResult(summary, options, n, rows, prompting)
+    return EvalResult(summary, options, n, rows, prompting, sampling)
 
 
 def _raw(ds, item) -> np.ndarray:
@@ -274,6 +285,15 @@ def _count(stats: dict | None, results, n: int) -> None:
         stats["fallbacks"] += n * sum("fallback" in getattr(res, "backend", "") for res in results)
 
 
+def eval_sampling(loaded, options: EvalOptions):
+    """The :class:`SamplingOptions` an evaluation samples with: the options' values, the model's defaults for the
+    rest (so ``--sampler ddpm`` on an imported model runs all of its diffusion steps, as its original's evaluation)."""
+    from ..generation import sampling_options
+
+    return sampling_options(loaded, sampler=options.sampler, steps=options.steps, guidance=options.guidance,
+                            eta=options.eta)  # fmt: skip
+
+
 def generate_features(loaded, highs, lows, lengths, seeds, options: EvalOptions, encoders, device, progress=None
                       ) -> list[np.ndarray]:  # fmt: skip
     """Raw (de-normalised) features, one motion per (high, low, length, seed), batched.
@@ -283,10 +303,10 @@ def generate_features(loaded, highs, lows, lengths, seeds, options: EvalOptions,
     ``[32, 263, 1, 196]`` whatever the clip lengths, and without a mask the padding frames change the valid ones.
     With a mask (our models) the padding does not matter and each batch is as long as its longest clip. An
     imported model's guidance runs as its original's (two separate passes)."""
-    from ..generation import Job, sample_batch, sampling_options
+    from ..generation import Job, sample_batch
 
     out: list[np.ndarray] = []
-    sampling = sampling_options(loaded, steps=options.steps, guidance=options.guidance)
+    sampling = eval_sampling(loaded, options)
     full = None if loaded.model.config.mask_padding else loaded.model.config.max_frames
     for start in range(0, len(highs), options.batch_size):
         sl = slice(start, start + options.batch_size)

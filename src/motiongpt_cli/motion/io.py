@@ -6,7 +6,8 @@ str ("" when none), ``seed`` int (-1 when none), ``model`` str, ``guidance`` flo
 ``steps`` int (-1 when none), ``format_version`` int. Strings are numpy unicode scalars, not object arrays.
 Optional (timelines and edits; older readers ignore them): ``segment_start`` / ``segment_end`` (K,) int64 frames,
 ``segment_high`` / ``segment_low`` (K,) unicode arrays, one entry per timeline segment; ``edit`` str, what an edit
-kept.
+kept; ``sampler`` str (``ddim`` / ``ddpm``) and ``sample_length`` str (``requested``, or ``max``: sampled at the
+model's maximum length and cropped), how a generated motion was sampled.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from .skeleton import FEATURE_DIM, NUM_JOINTS
 
 FORMAT_VERSION = 1
 _FIELDS = ("features", "joints", "fps", "text_high", "text_low", "seed", "model", "guidance", "steps", "format_version")
-_OPTIONAL = ("segment_start", "segment_end", "segment_high", "segment_low", "edit")
+_STRINGS = ("edit", "sampler", "sample_length")  # optional scalar strings
+_OPTIONAL = ("segment_start", "segment_end", "segment_high", "segment_low", *_STRINGS)
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class MotionRecord:
     format_version: int = FORMAT_VERSION
     segments: list[Segment] = field(default_factory=list)  # a timeline's parts, in order
     edit: str = ""  # for an edit: what was kept from which input
+    sampler: str = ""  # "ddim" | "ddpm" for a generated motion ("" when not sampled)
+    sample_length: str = ""  # "requested" | "max" for a generated motion
 
 
 def _validate(record: MotionRecord, where: str) -> None:
@@ -103,8 +107,9 @@ def save_npz(path: str | Path, record: MotionRecord, *, overwrite: bool = False)
             "segment_high": np.array([s.high for s in record.segments], dtype=np.str_),
             "segment_low": np.array([s.low for s in record.segments], dtype=np.str_),
         }
-    if record.edit:
-        arrays["edit"] = np.str_(record.edit)
+    for name in _STRINGS:
+        if getattr(record, name):
+            arrays[name] = np.str_(getattr(record, name))
     with atomic_path(path, overwrite=overwrite) as tmp:
         with open(tmp, "wb") as fh:  # a file object: numpy would append .npz to a name
             np.savez(fh, **arrays)
@@ -148,7 +153,7 @@ def load_npz(path: str | Path) -> MotionRecord:
         steps=_scalar(values["steps"], int, "steps", where),
         format_version=version,
         segments=_segments(extra, where),
-        edit=_scalar(extra["edit"], str, "edit", where) if "edit" in extra else "",
+        **{name: _scalar(extra[name], str, name, where) for name in _STRINGS if name in extra},
     )
     for name in ("features", "joints"):
         arr = getattr(record, name)
