@@ -1,11 +1,15 @@
-"""Timelines (issue 15): seam smoothness, per-segment R-precision and cost against length, for joint-window
-denoising and for the simpler baseline (each window generated alone, then cross-faded with the same weights).
+"""Timelines (issue 15): seam smoothness, per-segment R-precision and cost against length, for the default method
+(each window denoised alone, then cross-faded: blend "crossfade"), joint-window denoising (blend "joint"),
+generating each segment from the end of the previous one by inpainting, and the plain concatenation of
+independently generated segments (a hard cut, no transition).
 
     python benchmarks/bench_timeline.py --data synth.jsonl                 # the embedded model and evaluator
     python benchmarks/bench_timeline.py --data synth.jsonl --timelines 32 --steps 50 --json out.json
 
 - Seams: the peak joint speed (any joint, m/s) within +-0.5 s of each seam, against the 99th percentile of joint
-  speed inside the real clips of the dataset (its test split). A seam "passes" when its peak is at most that.
+  speed inside the real clips of the dataset (its test split). A seam "passes" when its peak is at most that. The
+  same window peak at random frames of real clips, and of the model's single-text motions (no seam), says how often
+  motion without any seam passes.
 - Per-segment R@3: timelines of three test captions (3 s each, each with its own low-level text); each segment's
   frames are cut out and ranked by the synthetic evaluator against its caption in batches of 32, next to the same
   captions generated alone at the same length.
@@ -28,8 +32,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_startup import cpu_summary, matmul_gflops  # noqa: E402
 
 from motiongpt_cli.api import load_pipeline  # noqa: E402
-from motiongpt_cli.control.timeline import sample_timeline, timeline_from_texts  # noqa: E402
-from motiongpt_cli.control.windows import layout_windows  # noqa: E402
+from motiongpt_cli.control.timeline import DEFAULT_TRANSITION, sample_timeline, timeline_from_texts  # noqa: E402
 from motiongpt_cli.diffusion.sampler import SamplingOptions, sample  # noqa: E402
 from motiongpt_cli.evaluation.metrics import r_precision  # noqa: E402
 from motiongpt_cli.generation import TextInput, condition_embeddings  # noqa: E402
@@ -45,21 +48,28 @@ def joint_speed(joints: np.ndarray) -> np.ndarray:
     return np.linalg.norm(np.diff(joints, axis=0), axis=-1).max(axis=1) * FPS
 
 
-def crossfade_baseline(pipe, timeline, lows, sampling, seed: int) -> np.ndarray:
-    """Each window generated alone with its own text (its own seed), then the features cross-faded."""
-    lengths = timeline.lengths()
-    windows = layout_windows(lengths, timeline.transition_frames, pipe.max_frames)
-    total = sum(lengths)
-    out, norm = np.zeros((total, 263)), np.zeros(total)
-    for k, w in enumerate(windows):
-        seg = timeline.segments[w.text]
-        high, low, use_low = condition_embeddings(pipe.loaded, [TextInput(seg.high, lows[w.text])], pipe.encoders)
-        x = sample(pipe.loaded.model, pipe.loaded.schedule, high, low, torch.tensor([w.frames]), sampling,
-                   [torch.Generator().manual_seed(seed * 1000 + k)], use_low=use_low)  # fmt: skip
-        feats = x[0].numpy() * pipe.loaded.std + pipe.loaded.mean
-        out[w.start : w.end] += feats * w.weight.numpy()[:, None]
-        norm[w.start : w.end] += w.weight.numpy()
-    return (out / norm[:, None]).astype(np.float32)
+def inpainting_chain(pipe, timeline, lows, sampling, seed: int, context: int) -> np.ndarray:
+    """Segment by segment: each one generated with the previous result's last ``context`` frames imposed as its
+    first frames at every step (inpainting), then appended after them."""
+    from motiongpt_cli.diffusion.sampler import Inpainting
+
+    parts: list[np.ndarray] = []  # normalised features
+    for k, (seg, length) in enumerate(zip(timeline.segments, timeline.lengths(), strict=True)):
+        high, low, use_low = condition_embeddings(pipe.loaded, [TextInput(seg.high, lows[k])], pipe.encoders)
+        known = min(context, sum(len(p) for p in parts)) if k else 0
+        frames = known + length
+        inpaint = None
+        if known:
+            prev = np.concatenate(parts)[-known:]
+            values = torch.zeros(1, frames, 263)
+            values[0, :known] = torch.from_numpy(prev)
+            mask = torch.zeros(1, frames, 263, dtype=torch.bool)
+            mask[0, :known] = True
+            inpaint = Inpainting(values, mask)
+        x = sample(pipe.loaded.model, pipe.loaded.schedule, high, low, torch.tensor([frames]), sampling,
+                   [torch.Generator().manual_seed(seed * 1000 + k)], use_low=use_low, inpaint=inpaint)  # fmt: skip
+        parts.append(x[0, known:].numpy())
+    return (np.concatenate(parts) * pipe.loaded.std + pipe.loaded.mean).astype(np.float32)
 
 
 def single(pipe, text: TextInput, frames: int, sampling, seed: int) -> np.ndarray:
@@ -101,7 +111,10 @@ def main() -> None:
     parser.add_argument("--evaluator", type=Path)
     parser.add_argument("--timelines", type=int, default=32, help="three-segment timelines (a multiple of 32 / 3)")
     parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--transition", type=float, default=0.5)
+    parser.add_argument("--transition", type=float, default=DEFAULT_TRANSITION)
+    parser.add_argument("--guidance", type=float, default=2.5)
+    parser.add_argument("--context", type=float, default=0.0, help="seconds each window sees beyond its blend")
+    parser.add_argument("--no-cost", action="store_true", help="skip the cost-vs-length timing")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -122,15 +135,17 @@ def main() -> None:
     real_windows = [window_peaks(features_to_joints(np.load(r["motion"])[r["start"] : r["end"]]), rng)
                     for r in test[:300]]  # fmt: skip
     real_within = float(np.mean(np.concatenate(real_windows) <= p99))
-    sampling = SamplingOptions(steps=args.steps)
+    sampling = SamplingOptions(steps=args.steps, guidance=args.guidance)
     frames = round(SEGMENT_SECONDS * FPS)
-    results = {"machine": cpu_summary(), "steps": args.steps, "transition": args.transition, "real_p99_speed": p99}
+    results = {"machine": cpu_summary(), "steps": args.steps, "guidance": args.guidance,
+               "transition": args.transition, "real_p99_speed": p99}  # fmt: skip
     results["real_windows_within_p99"] = round(real_within, 3)
     print(f"real motion: joint speed 99th percentile {p99:.2f} m/s ({len(test[:300])} test clips); "
           f"{real_within:.1%} of its +-0.5 s windows peak within it")  # fmt: skip
 
     picks = rng.choice(len(test), size=(args.timelines, 3), replace=True)
-    methods = {"joint windows": [], "cross-fade baseline": []}
+    names = ("cross-fade (default)", "joint windows", "inpainting chain", "hard cut")
+    methods = {name: [] for name in names}
     jerks = {name: [] for name in methods}
     seg_feats = {name: [] for name in methods} | {"alone": []}
     captions = []
@@ -139,10 +154,18 @@ def main() -> None:
         timeline = timeline_from_texts([t.high for t in texts], [SEGMENT_SECONDS], [t.low for t in texts],
                                        transition=args.transition)  # fmt: skip
         lengths = timeline.lengths()
-        joint = sample_timeline(pipe.loaded, timeline, [[t.low for t in texts]], sampling, pipe.encoders,
-                                [args.seed * 7919 + i])[0]  # fmt: skip
-        fade = crossfade_baseline(pipe, timeline, [t.low for t in texts], sampling, args.seed * 7919 + i)
-        for name, feats in (("joint windows", joint), ("cross-fade baseline", fade)):
+        seed, tl_lows = args.seed * 7919 + i, [[t.low for t in texts]]
+        context = round(args.context * FPS)
+        made = {}
+        for name, blend in (("cross-fade (default)", "crossfade"), ("joint windows", "joint")):
+            timeline.blend = blend
+            made[name] = sample_timeline(pipe.loaded, timeline, tl_lows, sampling, pipe.encoders, [seed],
+                                         context=context)[0]  # fmt: skip
+        made["inpainting chain"] = inpainting_chain(pipe, timeline, tl_lows[0], sampling, seed,
+                                                    timeline.transition_frames)  # fmt: skip
+        cut = timeline_from_texts([t.high for t in texts], [SEGMENT_SECONDS], [t.low for t in texts], transition=0)
+        made["hard cut"] = sample_timeline(pipe.loaded, cut, tl_lows, sampling, pipe.encoders, [seed])[0]
+        for name, feats in made.items():
             peaks, seam_jerks = seam_peaks(feats, lengths)
             methods[name] += peaks
             jerks[name] += seam_jerks
@@ -152,11 +175,15 @@ def main() -> None:
         captions += [t.high for t in texts]
     text_emb = evaluator.encode_text(captions)
     rows = []
-    for name in ("joint windows", "cross-fade baseline", "alone"):
+    for name in (*names, "alone"):
         motion_emb = evaluator.encode_motion(seg_feats[name])
         r3 = float(r_precision(text_emb, motion_emb)[2]) if len(captions) >= 32 else float("nan")
         peaks = np.array(methods.get(name, []))
         row = {"method": name, "segment_r3": round(r3, 3)}
+        if name == "alone":  # the model's own motion, no seam: how often its +-0.5 s windows stay within p99
+            own = np.concatenate([window_peaks(features_to_joints(f), rng) for f in seg_feats[name]])
+            row |= {"window_peak_median": round(float(np.median(own)), 2),
+                    "windows_within_p99": round(float(np.mean(own <= p99)), 3)}  # fmt: skip
         if peaks.size:
             row |= {"seam_peak_median": round(float(np.median(peaks)), 2), "seam_peak_p90": round(float(
                 np.percentile(peaks, 90)), 2), "seams_within_p99": round(float(np.mean(peaks <= p99)), 3),
@@ -164,6 +191,11 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row))
     results["quality"] = rows
+    results["context"] = args.context
+    if args.no_cost:
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2) + "\n")
+        return
 
     cost = []
     single(pipe, TextInput("a person walks forward", "walk"), 5 * FPS, sampling, 0)  # warm up

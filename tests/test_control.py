@@ -84,6 +84,54 @@ def test_windows_blend_their_own_texts():
     assert not torch.allclose(x[:, :10], swapped[:, :10])  # the texts matter, per window
 
 
+@pytest.mark.parametrize("sampler", ["ddim", "ddpm"])
+def test_final_blend_cross_fades_windows_sampled_alone(sampler):
+    """blend="final": each window is exactly the plain sampler on its own text and its own noise (the sample's
+    generator draws the windows' noise in window order), and the motion is their weighted cross-fade."""
+    model, schedule = _tiny(), NoiseSchedule(100)
+    options = SamplingOptions(steps=4, sampler=sampler, guidance=2.5)
+    g = torch.Generator().manual_seed(5)
+    high, low = torch.randn(2, 8, generator=g), torch.randn(2, 6, generator=g)
+    windows = layout_windows([16, 16], 4, 24)
+    assert [(w.start, w.end) for w in windows] == [(0, 18), (14, 32)]
+    x = sample_windows(model, schedule, high, low, windows, 32, options, _generators([7]), blend="final")
+    if sampler == "ddim":  # no noise after the first draw: replay each window's initial noise in sample()
+        draws = _generators([7])[0]
+        alone = []
+        for k, w in enumerate(windows):
+            n0 = torch.randn(w.frames, 263, generator=draws)[None]
+            alone.append(sample(model, schedule, high[k : k + 1], low[k : k + 1], torch.tensor([w.frames]), options,
+                                noise=[n0] * (1 + options.steps))[0])  # fmt: skip
+        expected = torch.zeros(32, 263)
+        for w, a in zip(windows, alone, strict=True):
+            expected[w.start : w.end] += a * w.weight[:, None]
+        torch.testing.assert_close(x[0], expected, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(x[0, :14], alone[0][:14], rtol=1e-5, atol=1e-5)  # only window 1 there
+        torch.testing.assert_close(x[0, 18:], alone[1][4:], rtol=1e-5, atol=1e-5)
+    joint = sample_windows(model, schedule, high, low, windows, 32, options, _generators([7]))
+    assert not torch.allclose(x, joint)  # the joint sampler couples the windows
+    again = sample_windows(model, schedule, high, low, windows, 32, options, _generators([7]), blend="final")
+    assert torch.equal(x, again)
+    with pytest.raises(MotionGPTError, match="blend must be joint or final"):
+        sample_windows(model, schedule, high, low, windows, 32, options, blend="mean")
+    with pytest.raises(MotionGPTError, match="inpainting needs"):
+        sample_windows(model, schedule, high, low, windows, 32, options, blend="final",
+                       inpaint=Inpainting(torch.zeros(1, 32, 263), torch.zeros(1, 32, 263, dtype=torch.bool)))
+
+
+def test_context_frames_are_seen_with_weight_zero():
+    windows = layout_windows([30, 30, 30], 6, 60, context=5)
+    assert [(w.start, w.end) for w in windows] == [(0, 38), (22, 68), (52, 90)]
+    weight = np.zeros(90)
+    for w in windows:
+        weight[w.start : w.end] += w.weight.numpy()
+    np.testing.assert_allclose(weight, 1.0, atol=1e-6)
+    assert windows[1].weight[:5].sum() == 0 and windows[1].weight[-5:].sum() == 0
+    assert all(w.frames <= 60 for w in layout_windows([400], 6, 60, context=5))
+    with pytest.raises(InvalidValueError, match="twice the context"):
+        layout_windows([100], 10, 60, context=10)
+
+
 def test_window_errors():
     model, schedule = _tiny(), NoiseSchedule(100)
     options = SamplingOptions(steps=2)
@@ -178,7 +226,8 @@ def test_edit_masks():
 
 def test_timeline_lengths_and_errors():
     timeline = timeline_from_texts(["walk forward", "sit down", "wave"], [3, 2, 2])
-    assert timeline.lengths() == [60, 40, 40] and timeline.transition_frames == 10
+    assert timeline.lengths() == [60, 40, 40] and timeline.transition_frames == 20  # the 1 s default
+    assert timeline.blend == "crossfade"
     assert timeline_from_texts(["a", "b"], [2]).lengths() == [40, 40]
     with pytest.raises(InvalidValueError, match="2 durations for 3"):
         timeline_from_texts(["a", "b", "c"], [2, 2])
@@ -190,6 +239,8 @@ def test_timeline_lengths_and_errors():
             Timeline(segments, transition=0.75).lengths()
     with pytest.raises(InvalidValueError, match="transition"):
         Timeline([TimelineSegment("a", 2)], transition=-1).lengths()
+    with pytest.raises(InvalidValueError, match="blend must be crossfade or joint"):
+        Timeline([TimelineSegment("a", 2)], blend="average").lengths()
 
 
 def test_timeline_files(tmp_path):
@@ -198,11 +249,14 @@ def test_timeline_files(tmp_path):
                      '"seconds": 2.5}\n')  # fmt: skip
     timeline = load_timeline(jsonl)
     assert [s.high for s in timeline.segments] == ["walk forward", "wave"] and timeline.lengths() == [60, 50]
-    assert timeline.segments[1].low == "wave the right hand" and timeline.transition == 0.5
+    assert timeline.segments[1].low == "wave the right hand" and timeline.transition == 1.0
+    assert timeline.blend == "crossfade" and load_timeline(jsonl, blend="joint").blend == "joint"
     toml = tmp_path / "t.toml"
     toml.write_text('transition = 1.0\n[[segment]]\nhigh = "sit down"\nseconds = 2\n[[segment]]\nhigh = "stand up"\n'
                     'seconds = 2\n')  # fmt: skip
     assert load_timeline(toml).transition == 1.0 and load_timeline(toml, transition=0.25).transition == 0.25
+    toml.write_text('blend = "joint"\n' + toml.read_text())
+    assert load_timeline(toml).blend == "joint" and load_timeline(toml, blend="crossfade").blend == "crossfade"
     for name, content, message in (
         ("a.jsonl", '{"high": "x", "seconds": 2, "speed": 3}\n', "unknown key"),
         ("b.jsonl", '{"high": "x"}\n', "needs 'high' and 'seconds'"),
@@ -212,6 +266,7 @@ def test_timeline_files(tmp_path):
         ("f.toml", "x = [", "not valid TOML"),
         ("g.jsonl", "", "at least one"),
         ("h.jsonl", "[1, 2]\n", "not a table"),
+        ("i.toml", "blend = 'mean'\n[[segment]]\nhigh = 'x'\nseconds = 2\n", "blend must be"),
     ):
         (tmp_path / name).write_text(content)
         with pytest.raises(InvalidValueError, match=message):
@@ -254,6 +309,9 @@ def test_timeline_api_records_segments_and_reproduces(pipe, tmp_path):
     again = pipe.generate_timeline(segments, n=2, steps=4, seed=3)
     np.testing.assert_array_equal(again[1].features, motions[1].features)  # a seed gives the same timelines
     assert not np.allclose(motions[0].features, motions[1].features)  # and its samples differ
+    joint = pipe.generate_timeline(segments, n=1, steps=4, seed=3, blend="joint")
+    assert pipe.plan_timeline(segments, steps=4, seed=3, blend="joint").timeline.blend == "joint"
+    assert joint[0].frames == 150 and not np.allclose(joint[0].features, motions[0].features)
 
 
 def test_timeline_position_and_heading_are_continuous(pipe):
@@ -377,3 +435,30 @@ def test_edit_cli(pipe, source_clip, tmp_path):
     result = runner.invoke(app, base + ["--keep", "0-1s"])  # the first run's files exist
     assert result.exit_code != 0 and "exists" in result.stderr
     assert load_npz(manifest["outputs"]["npz"]).edit == edited.edit  # and are untouched
+
+
+def test_timeline_cli(pipe, tmp_path):
+    from typer.testing import CliRunner
+
+    from motiongpt_cli.cli import app
+    from motiongpt_cli.motion.io import load_npz
+
+    runner = CliRunner()
+    base = ["--no-config", "generate", "walk forward", "wave", "--model", str(pipe.loaded.path), "--steps", "2",
+            "--seed", "0", "-o", str(tmp_path)]  # fmt: skip
+    result = runner.invoke(app, base + ["--timeline", "--seconds", "2,1.5", "--low", "walk", "--json", "--format",
+                                        "npz"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(result.stdout.splitlines()[-1])
+    assert manifest["frames"] == 70 and [(s["start"], s["end"]) for s in manifest["segments"]] == [(0, 40), (40, 70)]
+    saved = load_npz(manifest["outputs"]["npz"])
+    assert [s.low for s in saved.segments] == ["walk", "walk"] and saved.sampler == "ddim"
+    joint = runner.invoke(app, base + ["--timeline", "--seconds", "2,1.5", "--low", "walk", "--blend", "joint", "--transition", "0.5", "--json", "--format", "npz",
+                                       "--overwrite"])  # fmt: skip
+    assert joint.exit_code == 0, joint.output
+    assert not np.allclose(load_npz(manifest["outputs"]["npz"]).features, saved.features)
+    for args, message in ((["--blend", "joint"], "--blend applies to --timeline"),
+                          (["--timeline", "--seconds", "2", "--blend", "mean"], "must be crossfade or joint"),
+                          (["--transition", "1"], "--transition applies to --timeline")):  # fmt: skip
+        result = runner.invoke(app, base + args)
+        assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.output, result.output

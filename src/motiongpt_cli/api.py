@@ -307,33 +307,36 @@ class Pipeline:
         return list(self.run(plan))
 
     # ------------------------------------------------------------------------------------------- control
-    def plan_timeline(self, segments, *, n: int = 1, transition: float | None = None, low: bool = True,
-                      **kwargs):  # fmt: skip
+    def plan_timeline(self, segments, *, n: int = 1, transition: float | None = None, blend: str | None = None,
+                      low: bool = True, **kwargs):  # fmt: skip
         """Check a timeline and propose its missing low-level texts before anything is sampled.
 
         ``segments``: a :class:`~motiongpt_cli.control.timeline.Timeline`, a timeline file (JSONL or TOML), or a
         list of ``(high, seconds)`` / ``(high, seconds, low)`` tuples or dicts with those keys; ``transition``:
-        seconds of overlap between segments [default: 0.5, or the file's]; ``low=False``: high-level texts only.
+        seconds of overlap between segments [default: 1.0, or the file's]; ``blend``: ``crossfade`` (windows
+        denoised apart, then cross-faded; the default) or ``joint`` (denoised together); ``low=False``: high-level
+        texts only.
         Other keywords as :meth:`plan` (``steps``, ``sampler``, ``guidance``, ``eta``, ``seed``, ``batch_size``,
         ``out_dir``, ``formats``, ``overwrite``, ``smpl``)."""
         from .control.run import plan_timeline
 
-        return plan_timeline(self, _timeline(segments, transition), n=n, use_low=low, **kwargs)
+        return plan_timeline(self, _timeline(segments, transition, blend), n=n, use_low=low, **kwargs)
 
     def run_timeline(self, plan) -> Iterator[Motion]:
         from .control.run import run_timeline
 
         yield from run_timeline(self, plan)
 
-    def generate_timeline(self, segments, *, n: int = 1, transition: float | None = None, low: bool = True,
-                          **kwargs) -> list[Motion]:  # fmt: skip
+    def generate_timeline(self, segments, *, n: int = 1, transition: float | None = None, blend: str | None = None,
+                          low: bool = True, **kwargs) -> list[Motion]:  # fmt: skip
         """One motion per sample whose consecutive segments follow their own texts, with smooth transitions, any
         total length. Each motion's ``segments`` holds every segment's frames and texts. See :meth:`plan_timeline`.
 
         ```python
         pipe.generate_timeline([("walk forward", 3), ("sit down", 2, "sit"), ("wave", 2)], steps=20, seed=0)
         ```"""
-        return list(self.run_timeline(self.plan_timeline(segments, n=n, transition=transition, low=low, **kwargs)))
+        return list(self.run_timeline(self.plan_timeline(segments, n=n, transition=transition, blend=blend, low=low,
+                                                         **kwargs)))  # fmt: skip
 
     def plan_edit(self, source: str | Path, text: str, low: str | None | bool = None, **kwargs):
         """Check an edit before anything is sampled: see :meth:`edit`."""
@@ -362,14 +365,15 @@ class Pipeline:
         return list(self.run_edit(self.plan_edit(source, text, low, **kwargs)))
 
 
-def _timeline(segments, transition: float | None):
+def _timeline(segments, transition: float | None, blend: str | None = None):
     """A :class:`~motiongpt_cli.control.timeline.Timeline` from what :meth:`Pipeline.plan_timeline` accepts."""
-    from .control.timeline import DEFAULT_TRANSITION, Timeline, TimelineSegment, load_timeline
+    from .control.timeline import DEFAULT_BLEND, DEFAULT_TRANSITION, Timeline, TimelineSegment, load_timeline
 
     if isinstance(segments, Timeline):
-        return segments if transition is None else Timeline(segments.segments, transition)
+        return Timeline(segments.segments, segments.transition if transition is None else transition,
+                        blend or segments.blend)  # fmt: skip
     if isinstance(segments, (str, Path)):
-        return load_timeline(segments, transition=transition)
+        return load_timeline(segments, transition=transition, blend=blend)
     parts = []
     for i, item in enumerate(segments, 1):
         if isinstance(item, TimelineSegment):
@@ -383,7 +387,7 @@ def _timeline(segments, transition: float | None):
             parts.append(TimelineSegment(item[0], item[1], item[2] if len(item) == 3 else None))
         else:
             raise InvalidValueError(f"timeline segment {i} must be (high, seconds), (high, seconds, low) or a dict")
-    return Timeline(parts, DEFAULT_TRANSITION if transition is None else transition)
+    return Timeline(parts, DEFAULT_TRANSITION if transition is None else transition, blend or DEFAULT_BLEND)
 
 
 def load_pipeline(model: str | Path | None = None, **kwargs) -> Pipeline:

@@ -77,8 +77,11 @@ def generate_cmd(
                                               "[[segment]] with high, low, seconds); implies --timeline.",
                                               dir_okay=False),  # fmt: skip
     transition: float | None = typer.Option(None, "--transition", parser=number(validation.TRANSITION),
-                                            help="Timeline: seconds of overlap between segments [default: 0.5, "
+                                            help="Timeline: seconds of overlap between segments [default: 1.0, "
                                             "or the file's]."),  # fmt: skip
+    blend: str | None = typer.Option(None, "--blend", help="Timeline: crossfade (segments denoised apart, then "
+                                     "cross-faded) or joint (denoised together) [default: crossfade, or the "
+                                     "file's]."),  # fmt: skip
     smpl_layout: str = SMPL_LAYOUT,
     up: str = SMPL_UP,
     smpl_fps: int | None = SMPL_FPS,
@@ -108,6 +111,10 @@ def generate_cmd(
     timeline = timeline or timeline_file is not None
     if transition is not None and not timeline:
         raise typer.BadParameter("--transition applies to --timeline", param_hint="--transition")
+    if blend is not None and not timeline:
+        raise typer.BadParameter("--blend applies to --timeline", param_hint="--blend")
+    if blend is not None and blend not in ("crossfade", "joint"):
+        raise typer.BadParameter(f"must be crossfade or joint, got {blend!r}", param_hint="--blend")
     durations = parse_seconds(seconds, allow_list=timeline)
     if timeline_file is not None and (texts or from_file is not None):
         raise typer.BadParameter("give the timeline as a file or as texts, not both", param_hint="--timeline-file")
@@ -125,7 +132,8 @@ def generate_cmd(
     options = dict(n=n, steps=steps, sampler=sampler, guidance=guidance, eta=eta, seed=seed, batch_size=batch_size,
                    out_dir=out, formats=fmts, overwrite=overwrite, smpl=smpl)  # fmt: skip
     if timeline:
-        _timeline(state, pipe, timeline_file, pairs, lows, durations, transition, options, as_json=as_json)
+        _timeline(state, pipe, timeline_file, pairs, lows, durations, transition, blend, options,
+                  as_json=as_json)  # fmt: skip
         return
     plan = pipe.plan([h for h, _ in pairs], lows, seconds=durations[0] if durations else None, frames=frames,
                      sample_length=sample_length, **options)  # fmt: skip
@@ -165,9 +173,10 @@ def _input_pairs(texts: list[str] | None, from_file: Path | None) -> list[tuple[
     return pairs
 
 
-def _timeline(state, pipe, timeline_file, pairs, lows, durations, transition, options, *, as_json: bool) -> None:
+def _timeline(state, pipe, timeline_file, pairs, lows, durations, transition, blend, options, *,
+              as_json: bool) -> None:  # fmt: skip
     """``generate --timeline``: the texts (or the file's segments) as one motion per sample."""
-    from ..control.timeline import timeline_from_texts
+    from ..control.timeline import DEFAULT_TRANSITION, timeline_from_texts
     from ..motion.skeleton import FPS
 
     if timeline_file is not None:
@@ -178,8 +187,9 @@ def _timeline(state, pipe, timeline_file, pairs, lows, durations, transition, op
             predicted = pipe.predict_frames(highs)
             durations = [f / FPS for f in predicted] if predicted is not None else [6.0]
         seg_lows = [None] * len(highs) if lows is False else lows
-        source = timeline_from_texts(highs, durations, seg_lows, transition=0.5 if transition is None else transition)
-    plan = pipe.plan_timeline(source, transition=transition, low=lows is not False, **options)
+        source = timeline_from_texts(highs, durations, seg_lows,
+                                     transition=DEFAULT_TRANSITION if transition is None else transition)  # fmt: skip
+    plan = pipe.plan_timeline(source, transition=transition, blend=blend, low=lows is not False, **options)
     sampling = plan.sampling
     if not state.quiet and not as_json:
         lengths = plan.timeline.lengths()

@@ -186,11 +186,14 @@ def sample_windows(
     use_low: torch.Tensor | None = None,
     inpaint: Inpainting | None = None,
     on_step: Callable[[int, int], None] | None = None,
+    blend: str = "joint",
 ) -> torch.Tensor:
     """Normalised features ``(samples, frames, F)`` of one long motion made of overlapping windows, each following
-    its own text, denoised jointly: at every step each window predicts ``x0`` for its frames, the predictions are
-    blended frame by frame with the windows' weights (MultiDiffusion / DiffCollage-style joint denoising), and
-    the scheduler steps the whole motion from the blended ``x0``.
+    its own text. ``blend="joint"``: denoised jointly: at every step each window predicts ``x0`` for its frames,
+    the predictions are blended frame by frame with the windows' weights (MultiDiffusion / DiffCollage-style joint
+    denoising), and the scheduler steps the whole motion from the blended ``x0``. ``blend="final"``: each window is
+    denoised on its own (its own noise, the same batched forwards) and the finished windows are blended with the
+    same weights (a cross-fade of independent windows).
 
     ``high (samples * K, Dh)``, ``low (samples * K, Dl)`` and ``use_low (samples * K,)`` hold each sample's ``K``
     texts, sample-major: window ``w`` of sample ``s`` reads row ``s * K + w.text``. ``generator``: one per sample.
@@ -218,6 +221,13 @@ def sample_windows(
     scheduler = make_scheduler(options.sampler, schedule, eta=options.eta)
     timesteps = scheduler.set_timesteps(options.steps)
     shape = (samples, frames, F)
+    if blend == "final":
+        if inpaint is not None:
+            raise MotionGPTError("inpainting needs jointly denoised windows (blend='joint')")
+        return _sample_apart(model, scheduler, timesteps, high, low, low_keep, windows, groups, norm, shape, options,
+                             generator, K, on_step)  # fmt: skip
+    if blend != "joint":
+        raise MotionGPTError(f"blend must be joint or final, got {blend!r}")
     if inpaint is not None:
         inpaint.check(shape)
     x = randn(shape, generator, device=device)
@@ -243,3 +253,34 @@ def sample_windows(
     finally:
         model.train(was_training)
     return x if inpaint is None else inpaint.impose(x)
+
+
+def _sample_apart(model, scheduler, timesteps, high, low, low_keep, windows, groups, norm, shape, options, generator,
+                  K, on_step) -> torch.Tensor:  # fmt: skip
+    """:func:`sample_windows` with ``blend="final"``: every window its own trajectory, blended once at the end."""
+    samples, frames, F = shape
+    device = high.device
+    index = {id(w): i for i, w in enumerate(windows)}
+    xs = [randn((samples, w.frames, F), generator, device=device) for w in windows]  # window order
+    was_training = model.training
+    model.eval()
+    try:
+        for i, t in enumerate(timesteps):
+            x0s: list[torch.Tensor | None] = [None] * len(windows)
+            for length, group in groups.items():
+                rows = torch.tensor([s * K + w.text for s in range(samples) for w in group], device=device)
+                xg = torch.stack([xs[index[id(w)]] for w in group], dim=1).reshape(-1, length, F)
+                mask = torch.ones(xg.shape[:2], dtype=torch.bool, device=device)
+                pred = guided_x0(model, xg, t, high[rows], None if low is None else low[rows], mask, low_keep[rows],
+                                 options).reshape(samples, len(group), length, F)  # fmt: skip
+                for k, w in enumerate(group):
+                    x0s[index[id(w)]] = pred[:, k]
+            xs = [scheduler.step(x0, t, x, generator) for x0, x in zip(x0s, xs, strict=True)]
+            if on_step is not None:
+                on_step(i + 1, len(timesteps))
+    finally:
+        model.train(was_training)
+    out = torch.zeros(shape, device=device)
+    for w, x in zip(windows, xs, strict=True):
+        out[:, w.start : w.end] += x * w.weight.to(device)[None, :, None]
+    return out / norm
