@@ -453,8 +453,8 @@ def test_timeline_cli(pipe, tmp_path):
     assert manifest["frames"] == 70 and [(s["start"], s["end"]) for s in manifest["segments"]] == [(0, 40), (40, 70)]
     saved = load_npz(manifest["outputs"]["npz"])
     assert [s.low for s in saved.segments] == ["walk", "walk"] and saved.sampler == "ddim"
-    joint = runner.invoke(app, base + ["--timeline", "--seconds", "2,1.5", "--low", "walk", "--blend", "joint", "--transition", "0.5", "--json", "--format", "npz",
-                                       "--overwrite"])  # fmt: skip
+    joint = runner.invoke(app, base + ["--timeline", "--seconds", "2,1.5", "--low", "walk", "--blend", "joint",
+                                       "--transition", "0.5", "--json", "--format", "npz", "--overwrite"])  # fmt: skip
     assert joint.exit_code == 0, joint.output
     assert not np.allclose(load_npz(manifest["outputs"]["npz"]).features, saved.features)
     for args, message in ((["--blend", "joint"], "--blend applies to --timeline"),

@@ -27,6 +27,7 @@ from motiongpt_cli.text.prompting import (
     PromptError,
     ResponseCache,
     build_prompt,
+    parse_answer,
     render_template,
     retrieval_sample,
     sanitize_answer,
@@ -123,6 +124,56 @@ def test_prompt_follows_the_paper_layout():
         render_template("$instruction", {"instruction": "x"})
 
 
+def test_default_prompt_is_the_papers_byte_for_byte():
+    timed = [Neighbour("greet a friend", "wave", 0.9, 0, 2.5), Neighbour("say hello", "nod, wave", 0.8, 1, 4.0)]
+    expected = ("Convert scene to motion sequences according to the examples.\n\n"
+                "scene: say hello\nmotion: nod, wave\n"
+                "scene: greet a friend\nmotion: wave\n"
+                "\nscene: meet someone\nmotion:")  # fmt: skip
+    assert build_prompt("meet someone", EXAMPLES) == expected
+    assert build_prompt("meet someone", timed) == expected  # examples' durations are not shown unless asked
+
+
+def test_duration_prompt_shows_each_examples_seconds():
+    timed = [Neighbour("greet a friend", "wave", 0.9, 0, 2.5), Neighbour("say hello", "nod, wave", 0.8, 1, 4.45)]
+    assert build_prompt(" meet someone ", timed, durations=True) == (
+        "Convert scene to motion sequences and their duration in seconds according to the examples.\n\n"
+        "scene: say hello\nmotion: nod, wave\nseconds: 4.5\n"
+        "scene: greet a friend\nmotion: wave\nseconds: 2.5\n"
+        "\nscene: meet someone\nmotion:"
+    )
+    with pytest.raises(PromptError, match="durations"):
+        build_prompt("meet someone", EXAMPLES, durations=True)  # examples without durations
+
+
+@pytest.mark.parametrize(
+    ("answer", "actions", "seconds"),
+    [
+        ("wave, bow\nseconds: 3.5", "wave, bow", 3.5),
+        ("wave, bow (4 s)", "wave, bow", 4.0),
+        ("motion: jump, clap, 2 seconds.", "jump, clap", 2.0),
+        ("walk forward 5.5sec", "walk forward", 5.5),
+        ("1. wave\n2. bow\nSeconds: 3", "wave, bow", 3.0),
+        ("seconds: 3\nwave, bow", "wave, bow", 3.0),
+        ("wave, bow\nseconds: a few", "wave, bow", None),  # garbage duration: None, the actions still count
+        ("wave, bow\nseconds: 3 or 4", "wave, bow", None),
+        ("wave, bow\nseconds: 0.2", "wave, bow", None),  # outside [0.5, 30] s: rejected, not clamped
+        ("wave, bow\nseconds: 45", "wave, bow", None),
+        ("wave, bow (300 s)", "wave, bow", None),
+        ("wave, bow", "wave, bow", None),  # no duration
+        ("take 2 steps, turn 90 degrees", "take 2 steps, turn 90 degrees", None),  # numbers that are no duration
+        ("wave\nscene: say hi\nmotion: nod\nseconds: 2", "wave", None),  # another example's duration
+    ],
+)
+def test_parse_answer_reads_actions_and_a_duration(answer, actions, seconds):
+    assert parse_answer(answer) == (actions, seconds)
+
+
+def test_parse_answer_without_actions_is_garbage():
+    with pytest.raises(GarbageAnswerError):
+        parse_answer("seconds: 3.5")
+
+
 @pytest.mark.parametrize(
     ("answer", "expected"),
     [
@@ -133,6 +184,7 @@ def test_prompt_follows_the_paper_layout():
         ("- jump\n- clap", "jump, clap"),
         ("wave then bow\nscene: something else\nmotion: run", "wave, bow"),
         ("```\nkick, punch\n```", "kick, punch"),
+        ("1. wave\n2. bow\nseconds: 3.5", "wave, bow"),  # a duration line is not an action
         ("sequence:\njog, kick with right leg\nright punch kicks the left foot", "jog, kick with right leg"),  # SmolLM2
         ("raise both arms and then lower them slowly over a long long period of time, nod", "raise both arms, nod"),
         (", ".join(f"step {i}" for i in range(30)), None),  # numbering-only actions are stripped away
@@ -281,6 +333,50 @@ def test_prompter_uses_the_llm_answer_per_sample(llm, small_index):
         Prompter(index, encoder, k=0)
 
 
+def test_prompter_asks_the_llm_for_durations_only_when_asked(llm, small_index):
+    index, encoder, _ = small_index
+    assert index.seconds is not None  # built from a dataset: the pairs' clip durations
+    llm.script = [(200, "wave, bow\nseconds: 3.5", 0.0), (200, "kick", 0.0), (200, "wave\nseconds: 99", 0.0)]
+    p = Prompter(index, encoder, backend="openai", chat=_chat(llm.url), k=3)
+    (result,) = p.run(["greet"], n=3, seed=0, durations=True)
+    assert result.lows == ["wave, bow", "kick", "wave"] and result.seconds == [3.5, None, None]
+    prompt = llm.requests[0]["body"]["messages"][0]["content"]
+    shown = [f"seconds: {s:.1f}\n" for s in index.seconds[[ex.row for ex in result.examples]]]
+    assert prompt.count("seconds: ") == 3 and all(line in prompt for line in shown)
+    assert prompt.endswith("scene: greet\nmotion:") and prompt == result.prompt
+    assert result.to_json(seconds=True)["seconds"] == [3.5, None, None] and "seconds" not in result.to_json()
+    llm.script = [(200, "wave, bow\nseconds: 3.5", 0.0)]
+    (plain,) = p.run(["greet"], n=1, seed=10)  # not asked: the paper's prompt, no durations read
+    assert plain.seconds == [None] and "seconds:" not in plain.prompt
+    assert plain.prompt == build_prompt("greet", plain.examples)
+    (offline,) = Prompter(index, encoder, k=3).run(["greet"], n=2, seed=0, durations=True)
+    assert offline.backend == "retrieval" and offline.seconds == [None, None]  # retrieval never invents durations
+
+
+def test_plan_takes_the_llms_duration_then_the_predictor(llm, small_index, embedding_cache):
+    from motiongpt_cli.api import load_pipeline
+    from motiongpt_cli.text.prompting import PromptConfig
+
+    config = PromptConfig(backend="openai", base_url=llm.url, retries=0, cache=False)
+    pipe = load_pipeline(device="cpu", index=small_index[2], prompt=config, env={}, cache_dir=embedding_cache)
+    predicted = pipe.predict_frames(["greet a friend"])[0]
+    llm.script = [(200, "wave, bow\nseconds: 3.5", 0.0), (200, "bow", 0.0)]
+    plan = pipe.plan("greet a friend", n=2, seed=0)
+    assert [job.low for job in plan.jobs] == ["wave, bow", "bow"]
+    assert [job.frames for job in plan.jobs] == [70, predicted]  # 3.5 s at 20 fps; no duration: the predictor's
+    assert predicted != 70 and "seconds: " in llm.requests[0]["body"]["messages"][0]["content"]
+    llm.requests.clear()
+    llm.script = [(200, "wave, bow\nseconds: 3.5", 0.0)]
+    plan = pipe.plan("greet a friend", n=2, seed=0, seconds=4)  # a given length wins, and no duration is asked
+    assert [job.frames or plan.frames for job in plan.jobs] == [80, 80]
+    assert "seconds:" not in llm.requests[0]["body"]["messages"][0]["content"]
+    assert pipe.plan("greet a friend", seed=0, frames=50).frames == 50
+    llm.script = [(200, "wave\nseconds: 20", 0.0)]  # a plausible duration beyond the model's range is clamped
+    with pytest.warns(MotionGPTWarning, match="outside the model's range"):
+        (job,) = pipe.plan("greet a friend", seed=1).jobs
+    assert job.frames == pipe.max_frames
+
+
 # ---------------------------------------------------------------------------------------------------- CLI
 
 
@@ -318,6 +414,18 @@ def test_cli_prompt_openai_never_prints_the_key(cli_env, llm, monkeypatch):
     assert "Convert scene to motion sequences" in r.stderr
     assert llm.requests[0]["auth"] == f"Bearer {SECRET}"
     assert SECRET not in r.output and SECRET not in r.stderr
+
+
+def test_cli_prompt_seconds(cli_env, llm):
+    llm.script = [(200, "walk forward, wave (2.5 s)", 0.0)]
+    base = [*cli_env, "greet a friend", "-n", "2", "--seed", "0", "--base-url", llm.url, "--seconds"]
+    r = runner.invoke(app, [*base, "--json"])
+    assert r.exit_code == 0, r.output
+    row = json.loads(r.stdout)
+    assert row["low"] == ["walk forward, wave"] * 2 and row["seconds"] == [2.5, 2.5]
+    assert all(ex["seconds"] > 0 for ex in row["examples"])  # the examples' clip durations that were shown
+    r = runner.invoke(app, [*base, "--no-cache"])
+    assert r.exit_code == 0 and r.stdout.splitlines() == ["walk forward, wave\t2.5"] * 2
 
 
 def test_cli_prompt_key_is_not_sent_to_another_endpoint(cli_env, llm, monkeypatch):

@@ -122,6 +122,49 @@ def test_index_round_trip_and_search_matches_brute_force(tiny_corpus, minilm, tm
         assert json.loads(str(data["meta"]))["normalized"] is True
 
 
+def test_index_records_each_pairs_duration_and_round_trips_it(tiny_corpus, minilm, tmp_path):
+    records = read_records(tiny_corpus)
+    index = build_index(records, minilm)
+    # by hand: each pair's clips at 20 fps, the median when a pair comes from several clips
+    clips: dict[tuple[str, str], list[float]] = {}
+    for rec in records:
+        if rec["split"] == "train":
+            for caption in rec["high"]:
+                pair = (caption.strip(), (rec["low"] or caption).strip())
+                clips.setdefault(pair, []).append((rec["end"] - rec["start"]) / 20)
+    expected = np.array([np.median(clips[pair]) for pair in zip(index.high, index.low, strict=True)])
+    assert index.seconds is not None and index.seconds.shape == (len(index),) and index.seconds.dtype == np.float32
+    np.testing.assert_allclose(index.seconds, expected, rtol=1e-6)
+    assert len(set(index.seconds.tolist())) > 1  # the corpus's clips differ in length
+    loaded = load_index(index.save(tmp_path / "idx.npz"))
+    np.testing.assert_array_equal(loaded.seconds, index.seconds)
+    hits = loaded.search(minilm.encode(["a person waves"]), 3)[0]
+    assert [h.seconds for h in hits] == [float(loaded.seconds[h.row]) for h in hits]
+    # a record without start/end: no durations at all, rather than some
+    partial = [dict(r) for r in records]
+    del partial[0]["start"]
+    assert build_index(partial, minilm).seconds is None
+
+
+def test_an_index_without_durations_still_loads(tmp_path):
+    old = RetrievalIndex(np.eye(3, dtype=np.float32), ["a", "b", "c"], ["x", "y", "z"], "minilm")
+    path = old.save(tmp_path / "old.npz")
+    with np.load(path, allow_pickle=False) as data:
+        assert "seconds" not in data.files and json.loads(str(data["meta"]))["format_version"] == 1
+    loaded = load_index(path)
+    assert loaded.seconds is None
+    assert [h.seconds for h in loaded.search(np.eye(3)[0], 2)[0]] == [None, None]
+    from motiongpt_cli.paths import embedded_asset
+
+    shipped = embedded_asset("index.npz")
+    if shipped is not None:  # the embedded model's index predates durations and must keep working
+        assert load_index(shipped).seconds is None
+    bad = RetrievalIndex(np.eye(3, dtype=np.float32), ["a", "b", "c"], ["x", "y", "z"], "minilm",
+                         seconds=np.array([1.0, 2.0], dtype=np.float32))  # fmt: skip
+    with pytest.raises(RetrievalIndexError, match="durations"):
+        load_index(bad.save(tmp_path / "bad.npz"))
+
+
 def test_index_refuses_other_encoders_and_bad_files(tmp_path):
     index = RetrievalIndex(np.eye(3, dtype=np.float32), ["a", "b", "c"], ["x", "y", "z"], "minilm")
     with pytest.raises(RetrievalIndexError, match="built with encoder 'minilm'"):

@@ -205,7 +205,7 @@ class Pipeline:
              frames: int | None = None, steps: int | None = None, sampler: str = "ddim",
              guidance: float | None = None, eta: float = 0.0, seed: int | None = None, batch_size: int = 16,
              out_dir: str | Path | None = None, formats: Sequence[str] = (), overwrite: bool = False, smpl=None,
-             sample_length: str | None = None) -> Plan:  # fmt: skip
+             sample_length: str | None = None, precision: str = "auto") -> Plan:  # fmt: skip
         """Check every argument, propose the missing low-level texts and decide seeds (and output paths when
         ``out_dir`` is given, refusing existing files unless ``overwrite``) before anything is sampled.
 
@@ -214,7 +214,8 @@ class Pipeline:
         Defaults from the model (:func:`~motiongpt_cli.generation.sampling_options`): ``steps`` 50, or with
         ``sampler="ddpm"`` on an imported model all of its diffusion steps (the original's loop); ``guidance`` the
         model's (2.5); ``sample_length`` (``requested`` or ``max``) the model's recorded one, ``requested`` for
-        our own models."""
+        our own models; ``precision`` ``auto`` (bf16 for MDM-size models on CPUs with AMX, else fp32: see
+        :mod:`~motiongpt_cli.diffusion.precision`), ``fp32``, ``bf16`` or ``int8``."""
         from . import validation
         from .generation import (
             TextInput,
@@ -241,7 +242,8 @@ class Pipeline:
             if len(lows) != len(highs):
                 raise InvalidValueError(f"low has {len(lows)} entries for {len(highs)} texts")
         inputs = [TextInput(h, lo) for h, lo in zip(highs, lows, strict=True)]
-        sampling = sampling_options(self.loaded, sampler=sampler, steps=steps, guidance=guidance, eta=eta)
+        sampling = sampling_options(self.loaded, sampler=sampler, steps=steps, guidance=guidance, eta=eta,
+                                    precision=precision, device=self.device)  # fmt: skip
         sample_length = resolve_sample_length(self.loaded, sample_length)
         batch_size = int(validation.BATCH_SIZE.check("batch_size", batch_size))
         # the length from the text when the model can tell (and neither seconds nor frames is given)
@@ -270,10 +272,14 @@ class Pipeline:
             if smpl is not None and "smpl" in formats:
                 smpl.check_fps(FPS)
         need_prompt = low_mode == "given" and any(lo is None for lo in lows)
+        # an LLM proposing the low-level texts also gives each one's duration, when the length is the text's to say
+        durations = seconds is None and frames is None and need_prompt and self.prompter.backend == "openai"
         jobs, used_seed = plan_jobs(inputs, n, seed=seed, low_mode=low_mode,
-                                    prompter=self.prompter if need_prompt else None)  # fmt: skip
+                                    prompter=self.prompter if need_prompt else None, durations=durations,
+                                    max_frames=self.max_frames)  # fmt: skip
         for job in jobs if predicted is not None else []:
-            job.frames = predicted[job.text_index]
+            if job.frames is None:  # no duration from the LLM: the length predictor's
+                job.frames = predicted[job.text_index]
         if out_dir is not None:
             assign_outputs(jobs, Path(out_dir), formats, overwrite=overwrite)
         return Plan(jobs, used_seed, length, sampling, batch_size, overwrite, smpl, sample_length)
@@ -298,12 +304,12 @@ class Pipeline:
     def generate(self, texts: str | Sequence[str], low: Low = None, *, n: int = 1, seconds: float | None = None,
                  frames: int | None = None, steps: int | None = None, sampler: str = "ddim",
                  guidance: float | None = None, eta: float = 0.0, seed: int | None = None, batch_size: int = 16,
-                 sample_length: str | None = None) -> list[Motion]:  # fmt: skip
+                 sample_length: str | None = None, precision: str = "auto") -> list[Motion]:  # fmt: skip
         """``n`` motions per text, in order (text 0's samples first). See :meth:`plan` for ``low`` and the
-        defaults of ``steps``, ``guidance`` and ``sample_length``."""
+        defaults of ``steps``, ``guidance``, ``sample_length`` and ``precision``."""
         plan = self.plan(texts, low, n=n, seconds=seconds, frames=frames, steps=steps, sampler=sampler,
                          guidance=guidance, eta=eta, seed=seed, batch_size=batch_size,
-                         sample_length=sample_length)  # fmt: skip
+                         sample_length=sample_length, precision=precision)  # fmt: skip
         return list(self.run(plan))
 
     # ------------------------------------------------------------------------------------------- control

@@ -119,9 +119,15 @@ def plan_jobs(
     seed: int | None,
     low_mode: str,
     prompter=None,
+    durations: bool = False,
+    max_frames: int | None = None,
 ) -> tuple[list[Job], int]:
     """One job per (input, sample). ``low_mode``: ``given`` (use each input's low text, or prompt for inputs without
-    one), ``none`` (high-level only). Returns the jobs and the seed used."""
+    one), ``none`` (high-level only). ``durations``: ask the prompter for each proposal's duration too; a job whose
+    proposal has one gets ``frames`` from it (20 fps, clamped to ``[MIN_FRAMES, max_frames]`` as a requested
+    length is), the others keep None. Returns the jobs and the seed used."""
+    if durations and max_frames is None:
+        raise MotionGPTError("durations need the model's max_frames")
     n = int(validation.SAMPLES.check("n", n))
     if seed is not None:
         seed = int(validation.SEED.check("seed", seed))
@@ -136,14 +142,17 @@ def plan_jobs(
     if seed is None:
         seed = secrets.randbelow(2**31)
     lows: dict[int, tuple[list[str], str]] = {}
+    proposed_seconds: dict[int, list[float | None]] = {}
     need_prompt = [i for i, item in enumerate(inputs) if item.low is None] if low_mode != "none" else []
     if need_prompt:
         if prompter is None:
             raise MotionGPTError("no low-level text given and no retrieval index to propose one",
                                  hint="pass --low TEXT, --no-low, or --index INDEX")  # fmt: skip
-        results = prompter.run([inputs[i].high for i in need_prompt], n=n, seed=seed)
+        extra = {"durations": True} if durations else {}  # prompters without durations keep working
+        results = prompter.run([inputs[i].high for i in need_prompt], n=n, seed=seed, **extra)
         for i, result in zip(need_prompt, results, strict=True):
             lows[i] = (result.lows, result.backend)
+            proposed_seconds[i] = list(result.seconds or [None] * n) if durations else [None] * n
     jobs = []
     stems: set[str] = set()
     for t, item in enumerate(inputs):
@@ -159,6 +168,9 @@ def plan_jobs(
             else:
                 low, source = lows[t][0][j], lows[t][1]
             jobs.append(Job(t, j, item.high.strip(), low, source, sample_seed(seed, t, j), f"{base}-{j:02d}"))
+            seconds = proposed_seconds.get(t, [None] * n)[j]
+            if seconds is not None:  # the LLM's duration for this proposal
+                jobs[-1].frames = length_in_frames(seconds, None, max_frames)
     return jobs, seed
 
 
@@ -202,13 +214,18 @@ def sampled_frames(loaded: LoadedModel, frames: int, sample_length: str) -> int:
 
 
 def sampling_options(loaded: LoadedModel, *, sampler: str = "ddim", steps: int | None = None,
-                     guidance: float | None = None, eta: float = 0.0) -> SamplingOptions:  # fmt: skip
+                     guidance: float | None = None, eta: float = 0.0, precision: str = "fp32",
+                     device: str = "cpu") -> SamplingOptions:  # fmt: skip
     """:class:`SamplingOptions` with the model's defaults for what is not given.
 
     ``steps``: for DDPM on a model whose original sampled with DDPM (every imported checkpoint), all of its
     diffusion steps, so ``--sampler ddpm`` is the original's ancestral loop; otherwise 50 (at most the model's
     diffusion steps). ``guidance``: the model's recorded scale (2.5; 1 for a model trained without condition
-    dropout), else 2.5. Guidance passes: an imported model's are two separate forwards, as its original's."""
+    dropout), else 2.5. Guidance passes: an imported model's are two separate forwards, as its original's.
+    ``precision``: ``auto``, ``fp32``, ``bf16`` or ``int8``, resolved for ``device``
+    (:func:`~motiongpt_cli.diffusion.precision.resolve_precision`)."""
+    from .diffusion.precision import resolve_precision
+
     original = recorded_sampling(loaded)
     if steps is None:
         if sampler == "ddpm" and original.get("sampler") == "ddpm":
@@ -217,8 +234,10 @@ def sampling_options(loaded: LoadedModel, *, sampler: str = "ddim", steps: int |
             steps = min(DEFAULT_STEPS, loaded.schedule.num_train_timesteps)
     if guidance is None:
         guidance = float(original.get("guidance", DEFAULT_GUIDANCE))
+    arithmetic = resolve_precision(precision, device, width=loaded.model.config.width)
     options = SamplingOptions(steps=steps, sampler=sampler, guidance=guidance, eta=eta,  # type: ignore[arg-type]
-                              guidance_passes=original.get("guidance_passes", "batched"))  # fmt: skip
+                              guidance_passes=original.get("guidance_passes", "batched"),
+                              precision=arithmetic)  # type: ignore[arg-type]  # fmt: skip
     check_steps(loaded, options.steps)
     return options
 

@@ -188,7 +188,8 @@ def emit_motion(motion, sampling, *, as_json: bool, **extra) -> None:
     if as_json:
         manifest = {"high": motion.text_high, "low": motion.text_low or None, "low_source": motion.low_source,
                     "seed": motion.seed, "frames": motion.frames, "model": motion.model, "steps": sampling.steps,
-                    "sampler": sampling.sampler, "guidance": sampling.guidance, **extra,
+                    "sampler": sampling.sampler, "guidance": sampling.guidance, "precision": sampling.precision,
+                    **extra,
                     "outputs": {k: str(v) for k, v in motion.paths.items()}}  # fmt: skip
         typer.echo(json.dumps(manifest))
     else:

@@ -9,7 +9,7 @@ import typer
 
 from .. import validation
 from .app import app, device_of, emit_motion, get_state
-from .types import FIT_SHAPE, SMPL_FPS, SMPL_LAYOUT, SMPL_MODEL, SMPL_UP, number, smpl_options
+from .types import FIT_SHAPE, PRECISION, SMPL_FPS, SMPL_LAYOUT, SMPL_MODEL, SMPL_UP, number, smpl_options
 
 
 @app.command("edit")
@@ -44,6 +44,7 @@ def edit_cmd(
                                           help="Classifier-free guidance scale [default: the model's, 2.5]."),
     seed: int | None = typer.Option(None, "--seed", parser=number(validation.SEED),
                                     help="Same seed, same edit [default: random, recorded]."),  # fmt: skip
+    precision: str = PRECISION,
     model: Path | None = typer.Option(None, "--model", help="Model directory or training run [default: embedded]."),
     formats: str | None = typer.Option(None, "--format", help="Comma list of output formats, as generate "
                                        "[default: npz,bvh]."),  # fmt: skip
@@ -80,7 +81,7 @@ def edit_cmd(
     plan = pipe.plan_edit(source, text, False if no_low else low, keep=keep, prefix=prefix, suffix=suffix, body=body,
                           seconds=seconds, frames=frames, n=n, steps=steps, sampler=sampler, guidance=guidance,
                           eta=eta, seed=seed, transition=transition, out_dir=out, formats=fmts, overwrite=overwrite,
-                          smpl=smpl)  # fmt: skip
+                          smpl=smpl, precision=precision)  # fmt: skip
     if not state.quiet and not as_json:
         typer.echo(f"{len(plan)} edit(s) of {plan.source.name}: {plan.spec.describe()}; {plan.frames} frames, seed "
                    f"{plan.seed}, {plan.sampling.sampler} {plan.sampling.steps} steps", err=True)  # fmt: skip

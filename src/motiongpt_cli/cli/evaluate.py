@@ -10,7 +10,7 @@ import typer
 from .. import validation
 from ..errors import MotionGPTError
 from .app import device_of, get_state, show_progress
-from .types import number
+from .types import EVAL_PRECISION, number
 
 evaluate_app = typer.Typer(
     help="Evaluate a model with the standard text-to-motion metrics (or train an evaluator).",
@@ -42,6 +42,7 @@ def evaluate_cmd(
     steps: int | None = typer.Option(None, "--steps", parser=number(validation.STEPS),
                                      help="Denoising steps [default: 50 for DDIM; the model's for DDPM]."),  # fmt: skip
     eta: float = typer.Option(0.0, "--eta", parser=number(validation.ETA), help="DDIM noise."),
+    precision: str = EVAL_PRECISION,
     guidance: float | None = typer.Option(None, "--guidance", parser=number(validation.GUIDANCE),
                                           help="Classifier-free guidance [default: the model's, 2.5]."),  # fmt: skip
     limit: int | None = typer.Option(None, "--limit", parser=number(validation.EVAL_LIMIT),
@@ -79,8 +80,8 @@ def evaluate_cmd(
         raise typer.BadParameter(f"unknown backend {backend!r} (openai or retrieval)", param_hint="--backend")
     try:
         options = EvalOptions(split=split, replications=replications, low_source=low_source, steps=steps,
-                              sampler=sampler, eta=eta, guidance=guidance, limit=limit, mm_texts=mm_texts,
-                              mm_repeats=mm_repeats, seed=seed, protocol=protocol)  # fmt: skip
+                              sampler=sampler, eta=eta, precision=precision, guidance=guidance, limit=limit,
+                              mm_texts=mm_texts, mm_repeats=mm_repeats, seed=seed, protocol=protocol)  # fmt: skip
     except MotionGPTError as exc:  # a choice option's bad value: a usage error naming it
         raise typer.BadParameter(str(exc)) from None
     gates = [parse_gate(text) for text in fail_if]

@@ -10,7 +10,7 @@ import typer
 from .. import validation
 from ..errors import MotionGPTError
 from .app import app, device_of, emit_motion, get_state, read_texts
-from .types import FIT_SHAPE, SMPL_FPS, SMPL_LAYOUT, SMPL_MODEL, SMPL_UP, number, smpl_options
+from .types import FIT_SHAPE, PRECISION, SMPL_FPS, SMPL_LAYOUT, SMPL_MODEL, SMPL_UP, number, smpl_options
 
 
 def parse_generate_line(line: str, where: str) -> tuple[str, str | None]:
@@ -55,6 +55,7 @@ def generate_cmd(
                                              "length, or the model's maximum (196 frames) and crop [default: the "
                                              "model's; max for imported MDM models trained without a frame "
                                              "mask]."),  # fmt: skip
+    precision: str = PRECISION,
     seed: int | None = typer.Option(None, "--seed", parser=number(validation.SEED),
                                     help="Same seed, same motions [default: random, recorded]."),  # fmt: skip
     model: Path | None = typer.Option(None, "--model", help="Model directory or training run [default: embedded]."),
@@ -130,7 +131,7 @@ def generate_cmd(
     prompt = PromptConfig.from_settings(state.settings, backend=backend, base_url=base_url, model=llm_model)
     pipe = Pipeline.from_pretrained(model, device=device_of(state), index=index, prompt=prompt, cache_dir=cache_dir())
     options = dict(n=n, steps=steps, sampler=sampler, guidance=guidance, eta=eta, seed=seed, batch_size=batch_size,
-                   out_dir=out, formats=fmts, overwrite=overwrite, smpl=smpl)  # fmt: skip
+                   out_dir=out, formats=fmts, overwrite=overwrite, smpl=smpl, precision=precision)  # fmt: skip
     if timeline:
         _timeline(state, pipe, timeline_file, pairs, lows, durations, transition, blend, options,
                   as_json=as_json)  # fmt: skip
@@ -143,7 +144,8 @@ def generate_cmd(
         lengths = sorted({job.frames or plan.frames for job in plan.jobs})
         size = f"{lengths[0]}" if len(lengths) == 1 else f"{lengths[0]}-{lengths[-1]}"
         typer.echo(f"{len(plan)} motion(s) of {size} frames{cropped}, seed {plan.seed}, {sampling.sampler} "
-                   f"{sampling.steps} steps, guidance {sampling.guidance:g}", err=True)  # fmt: skip
+                   f"{sampling.steps} steps, guidance {sampling.guidance:g}, {sampling.precision}",
+                   err=True)  # fmt: skip
     for motion in pipe.run(plan):
         emit_motion(motion, sampling, as_json=as_json, sample_length=plan.sample_length)
 

@@ -45,6 +45,9 @@ def prompt_cmd(
     on_error: str | None = typer.Option(None, "--on-error", help="fallback | fail, when the LLM fails."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Always ask the LLM (skip the response cache)."),
     show_prompt: bool = typer.Option(False, "--show-prompt", help="Print each prompt to stderr."),
+    seconds: bool = typer.Option(False, "--seconds", help="Also ask the LLM for each motion's duration (openai "
+                                 "backend, an index with durations): --json adds `seconds`, text output a tab and "
+                                 "the seconds (none when unknown)."),  # fmt: skip
     as_json: bool = typer.Option(False, "--json", help="One JSON line per text: query, low texts, backend, examples."),
 ) -> None:
     """Low-level descriptions for high-level texts: KATE examples + an LLM, or retrieval sampling offline."""
@@ -57,11 +60,14 @@ def prompt_cmd(
         raise typer.BadParameter("must be fallback or fail", param_hint="--on-error")
     prompter = build_prompter(get_state(ctx), index, examples=k, backend=backend, model=model, base_url=base_url,
                               temperature=temperature, on_error=on_error, no_cache=no_cache)  # fmt: skip
-    for result in prompter.run(queries, n=n, seed=seed):
+    for result in prompter.run(queries, n=n, seed=seed, durations=seconds):
         if show_prompt and result.prompt:
             typer.echo(result.prompt, err=True)
         if as_json:
-            typer.echo(json.dumps(result.to_json()))
+            typer.echo(json.dumps(result.to_json(seconds=seconds)))
+        elif seconds:
+            for low, sec in zip(result.lows, result.seconds, strict=True):
+                typer.echo(f"{low}\t{'none' if sec is None else f'{sec:g}'}")
         else:
             for low in result.lows:
                 typer.echo(low)

@@ -54,3 +54,19 @@ def smpl_options(layout: str, up: str, smpl_fps: int | None, smpl_model: Path | 
         return SMPLOutputOptions(layout=layout, up=up, target_fps=smpl_fps, model_path=smpl_model, fit_shape=fit_shape)
     except InvalidValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+
+
+def _precision(value: str) -> str:
+    from ..diffusion.precision import PRECISIONS
+
+    if value not in PRECISIONS:
+        raise typer.BadParameter(f"must be one of {', '.join(PRECISIONS)}, got {value!r}")
+    return value
+
+
+# the denoiser's arithmetic, for generate and edit (auto) and evaluate (fp32: metrics comparable across machines)
+PRECISION = typer.Option("auto", "--precision", callback=_precision, help="auto | fp32 | bf16 | int8: the "
+                         "denoiser's arithmetic (auto: bf16 for MDM-size models on CPUs with AMX, else "
+                         "fp32).")  # fmt: skip
+EVAL_PRECISION = typer.Option("fp32", "--precision", callback=_precision, help="fp32 | bf16 | int8 | auto: the "
+                              "denoiser's arithmetic.")  # fmt: skip

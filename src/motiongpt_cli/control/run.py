@@ -118,14 +118,15 @@ def _proposals(pipe, highs: Sequence[str], n: int, seed: int) -> list[tuple[list
 def plan_timeline(pipe, timeline: Timeline, *, n: int = 1, use_low: bool = True, steps: int | None = None,
                   sampler: str = "ddim", guidance: float | None = None, eta: float = 0.0, seed: int | None = None,
                   batch_size: int = 16, out_dir: str | Path | None = None, formats: Sequence[str] = (),
-                  overwrite: bool = False, smpl=None) -> TimelinePlan:  # fmt: skip
+                  overwrite: bool = False, smpl=None, precision: str = "auto") -> TimelinePlan:  # fmt: skip
     """Check the timeline, the numbers and the outputs, propose the segments' missing low-level texts (one per
     sample, as for single texts), and decide each sample's seed and files."""
     from ..generation import sampling_options
     from ..motion.io import slugify
 
     timeline.lengths()
-    sampling = sampling_options(pipe.loaded, sampler=sampler, steps=steps, guidance=guidance, eta=eta)
+    sampling = sampling_options(pipe.loaded, sampler=sampler, steps=steps, guidance=guidance, eta=eta,
+                                precision=precision, device=pipe.device)  # fmt: skip
     batch_size = int(validation.BATCH_SIZE.check("batch_size", batch_size))
     used_seed, seeds = _seeds(seed, n)
     given = [seg.low for seg in timeline.segments]
@@ -196,7 +197,7 @@ def plan_edit(pipe, source: str | Path, text: str, low: str | None | bool = None
               seconds: float | None = None, frames: int | None = None, n: int = 1, steps: int | None = None,
               sampler: str = "ddim", guidance: float | None = None, eta: float = 0.0, seed: int | None = None,
               transition: float = 0.5, out_dir: str | Path | None = None, formats: Sequence[str] = (),
-              overwrite: bool = False, smpl=None) -> EditPlan:  # fmt: skip
+              overwrite: bool = False, smpl=None, precision: str = "auto") -> EditPlan:  # fmt: skip
     """Check the edit (ranges, lengths, the input) and the outputs, propose low-level texts, decide seeds and files.
     ``low``: a string, None (proposed per sample) or False (high-level text only). Times are strings such as
     ``2s`` or ``40f``; ``keep`` a comma list of ranges (``0-2s,6-8s``)."""
@@ -217,7 +218,8 @@ def plan_edit(pipe, source: str | Path, text: str, low: str | None | bool = None
     out_frames = requested_frames(seconds, frames, len(features))  # default: the input's length
     spec.known_mask(len(features), out_frames)  # every range and length problem now
     transition_frames = round(validation.TRANSITION.check("transition", transition) * FPS)
-    sampling = sampling_options(pipe.loaded, sampler=sampler, steps=steps, guidance=guidance, eta=eta)
+    sampling = sampling_options(pipe.loaded, sampler=sampler, steps=steps, guidance=guidance, eta=eta,
+                                precision=precision, device=pipe.device)  # fmt: skip
     used_seed, seeds = _seeds(seed, n)
     outputs = plan_outputs([f"{stem}-edit-{j:02d}" for j in range(len(seeds))], out_dir, formats,
                            overwrite=overwrite, smpl=smpl)  # fmt: skip

@@ -21,6 +21,7 @@ import torch
 from .. import validation
 from ..errors import InvalidValueError, MotionGPTError
 from .denoiser import MotionDenoiser
+from .precision import forward_context, model_for
 from .schedule import Generators, NoiseSchedule, SamplerName, make_scheduler, randn
 
 
@@ -31,6 +32,7 @@ class SamplingOptions:
     guidance: float = 2.5
     eta: float = 0.0
     guidance_passes: Literal["batched", "separate"] = "batched"
+    precision: Literal["fp32", "bf16", "int8"] = "fp32"  # resolved: see diffusion.precision
 
     def __post_init__(self) -> None:
         self.steps = int(validation.STEPS.check("steps", self.steps))
@@ -40,6 +42,8 @@ class SamplingOptions:
             raise InvalidValueError(f"sampler must be ddim or ddpm, got {self.sampler!r}")
         if self.guidance_passes not in ("batched", "separate"):
             raise InvalidValueError(f"guidance_passes must be batched or separate, got {self.guidance_passes!r}")
+        if self.precision not in ("fp32", "bf16", "int8"):
+            raise InvalidValueError(f"precision must be fp32, bf16 or int8, got {self.precision!r}")
 
 
 @dataclass
@@ -67,7 +71,16 @@ class Inpainting:
 def guided_x0(model: MotionDenoiser, x: torch.Tensor, t: int, high: torch.Tensor, low: torch.Tensor | None,
               mask: torch.Tensor, low_keep: torch.Tensor, options: SamplingOptions) -> torch.Tensor:  # fmt: skip
     """The guided ``x0`` prediction for ``x (B, T, F)`` at timestep ``t``: conditional and unconditional passes
-    (both texts dropped) as one doubled batch or two forwards, per ``options.guidance_passes``."""
+    (both texts dropped) as one doubled batch or two forwards, per ``options.guidance_passes``; the forwards run in
+    ``options.precision`` and the result is float32."""
+    if options.precision != "fp32":
+        model = model_for(model, options.precision)
+        with forward_context(options.precision, x.device):
+            return _guided_x0(model, x, t, high, low, mask, low_keep, options).float()
+    return _guided_x0(model, x, t, high, low, mask, low_keep, options)
+
+
+def _guided_x0(model, x, t, high, low, mask, low_keep, options: SamplingOptions) -> torch.Tensor:
     B, device = x.shape[0], x.device
     ones = torch.ones(B, dtype=torch.bool, device=device)
     none = torch.zeros_like(ones)

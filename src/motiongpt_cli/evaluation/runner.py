@@ -54,6 +54,7 @@ class EvalOptions:
     guidance: float | None = None  # None: the model's recorded scale (2.5)
     sampler: str = "ddim"  # ddim | ddpm
     eta: float = 0.0
+    precision: str = "fp32"  # fp32 | bf16 | int8 | auto (resolved for the device)
     limit: int | None = None
     mm_texts: int = 0
     mm_repeats: int = 30
@@ -196,8 +197,9 @@ def evaluate(
         raise MotionGPTError("--low-source prompt needs a retrieval index or an LLM")
     sampling = None  # checked against the model before any work
     if loaded is not None:
-        used = eval_sampling(loaded, options)
-        sampling = {"sampler": used.sampler, "steps": used.steps, "guidance": used.guidance, "eta": used.eta}
+        used = eval_sampling(loaded, options, device)
+        sampling = {"sampler": used.sampler, "steps": used.steps, "guidance": used.guidance, "eta": used.eta,
+                    "precision": used.precision}  # fmt: skip
     # one dataset (motions read once); each replication draws its crops and captions through two fresh epochs
     ds = DualTextDataset(records, mean, std, split=options.split, low_source="gt", seed=options.seed)
     n_all = len(ds)
@@ -285,13 +287,13 @@ def _count(stats: dict | None, results, n: int) -> None:
         stats["fallbacks"] += n * sum("fallback" in getattr(res, "backend", "") for res in results)
 
 
-def eval_sampling(loaded, options: EvalOptions):
+def eval_sampling(loaded, options: EvalOptions, device: str = "cpu"):
     """The :class:`SamplingOptions` an evaluation samples with: the options' values, the model's defaults for the
     rest (so ``--sampler ddpm`` on an imported model runs all of its diffusion steps, as its original's evaluation)."""
     from ..generation import sampling_options
 
     return sampling_options(loaded, sampler=options.sampler, steps=options.steps, guidance=options.guidance,
-                            eta=options.eta)  # fmt: skip
+                            eta=options.eta, precision=options.precision, device=device)  # fmt: skip
 
 
 def generate_features(loaded, highs, lows, lengths, seeds, options: EvalOptions, encoders, device, progress=None
@@ -306,7 +308,7 @@ def generate_features(loaded, highs, lows, lengths, seeds, options: EvalOptions,
     from ..generation import Job, sample_batch
 
     out: list[np.ndarray] = []
-    sampling = eval_sampling(loaded, options)
+    sampling = eval_sampling(loaded, options, device)
     full = None if loaded.model.config.mask_padding else loaded.model.config.max_frames
     for start in range(0, len(highs), options.batch_size):
         sl = slice(start, start + options.batch_size)

@@ -4,6 +4,16 @@ KATE (Liu et al. 2022): the ``k`` training pairs whose high-level texts are most
 sentence embeddings) become the examples. The prompt is the paper's instruction, the (high, low) example pairs and
 the query, sent as one chat message; the answer is sanitised into one comma-separated action list.
 
+Durations (as HY-Motion asks its LLM for one): ``Prompter.run(..., durations=True)`` with the ``openai`` backend and
+an index that records its pairs' clip durations shows each example as ``scene: ...`` / ``motion: ...`` /
+``seconds: 4.5`` (instruction :data:`INSTRUCTION_SECONDS`), still ending with ``scene: <query>`` / ``motion:``, and
+reads a duration from each answer (:func:`parse_answer`): a ``seconds: X`` line, else a trailing number with a unit
+(``wave, bow (4 s)``). A duration that is missing, not a plain number, not finite or outside
+[:data:`MIN_ANSWER_SECONDS`, :data:`MAX_ANSWER_SECONDS`] is rejected (None), not clamped: a value that far off
+(0.1 s, 300 s) says the model misread the question (frames, minutes), so it is no evidence of the length, and the
+caller falls back to its length predictor. Values inside that range but outside a model's own range are the caller's
+to clamp. Without ``durations`` (the default) the prompt is the paper's, byte for byte.
+
 Backends:
 
 - ``openai``: any OpenAI-compatible chat endpoint through the ``openai`` client (timeouts; retries with exponential
@@ -43,6 +53,10 @@ from .index import Neighbour, RetrievalIndex
 INSTRUCTION = "Convert scene to motion sequences according to the examples."
 DEFAULT_TEMPLATE = "$instruction\n\n$examples\nscene: $text\nmotion:"
 EXAMPLE_TEMPLATE = "scene: $high\nmotion: $low\n"
+INSTRUCTION_SECONDS = "Convert scene to motion sequences and their duration in seconds according to the examples."
+EXAMPLE_TEMPLATE_SECONDS = "scene: $high\nmotion: $low\nseconds: $seconds\n"
+MIN_ANSWER_SECONDS = 0.5  # an answered duration outside [0.5, 30] s is rejected (None), see the module docstring
+MAX_ANSWER_SECONDS = 30.0
 MAX_ACTIONS = 12
 MAX_ACTION_WORDS = 8
 MAX_TOKENS = 64
@@ -72,13 +86,25 @@ def render_template(template: str, values: dict[str, str]) -> str:
     return tpl.substitute(values)
 
 
-def build_prompt(query: str, examples: Sequence[Neighbour], template: str = DEFAULT_TEMPLATE) -> str:
-    """The paper's prompt ``[instruction, h_1, l_1, ..., h_k, l_k, query]``; the best example sits last."""
+def build_prompt(query: str, examples: Sequence[Neighbour], template: str = DEFAULT_TEMPLATE, *,
+                 durations: bool = False) -> str:  # fmt: skip
+    """The paper's prompt ``[instruction, h_1, l_1, ..., h_k, l_k, query]``; the best example sits last.
+
+    ``durations``: each example also shows its clip duration (``seconds: 4.5``, to 0.1 s) and the instruction asks
+    for one; every example must have one."""
+    examples = list(examples)
+    if durations and any(ex.seconds is None for ex in examples):
+        raise PromptError("a prompt with durations needs examples with durations (an index that records them)")
+    if durations:
+        tpl, instruction = string.Template(EXAMPLE_TEMPLATE_SECONDS), INSTRUCTION_SECONDS
+    else:
+        tpl, instruction = string.Template(EXAMPLE_TEMPLATE), INSTRUCTION
     # most similar last: small models copy the closest example most reliably
     shown = "".join(
-        string.Template(EXAMPLE_TEMPLATE).substitute(high=ex.high, low=ex.low) for ex in reversed(list(examples))
+        tpl.substitute(high=ex.high, low=ex.low, seconds=f"{ex.seconds:.1f}" if durations else "")
+        for ex in reversed(examples)
     )
-    return render_template(template, {"instruction": INSTRUCTION, "examples": shown, "text": query.strip()})
+    return render_template(template, {"instruction": instruction, "examples": shown, "text": query.strip()})
 
 
 # ----------------------------------------------------------------------------------------------- answers
@@ -88,6 +114,13 @@ _LABEL = re.compile(
 )
 _QUOTES = "\"'`\u201c\u201d\u2018\u2019"
 _ACTION_OK = re.compile(r"^[a-z][a-z0-9' /-]*$")
+_SCENE = re.compile(r"^\s*(scene|high[- ]level)\s*:", re.IGNORECASE)
+_SECONDS_LINE = re.compile(r"^\s*(?:seconds|duration|length)\s*[:=]\s*(?P<value>.*)$", re.IGNORECASE)
+_NUMBER = r"(?P<number>(?<![\w.])(?:\d+(?:\.\d*)?|\.\d+))"
+_UNIT = r"(?:s|secs?|seconds?)\b"
+_APPROX = r"(?:(?:about|around|approx\.?|approximately|for|~)\s*)?"
+_SECONDS_VALUE = re.compile(rf"^\s*{_APPROX}{_NUMBER}\s*(?:{_UNIT})?\s*\.?\s*$", re.IGNORECASE)
+_TRAILING_SECONDS = re.compile(rf"[\s,;:(\[-]*{_APPROX}{_NUMBER}\s*{_UNIT}\s*[)\]]?\s*[.!]?\s*$", re.IGNORECASE)
 
 
 def sanitize_answer(answer: str) -> str:
@@ -99,9 +132,11 @@ def sanitize_answer(answer: str) -> str:
     text = (answer or "").replace("```", "\n").strip()
     lines = []
     for line in text.splitlines():
-        if re.match(r"^\s*(scene|high[- ]level)\s*:", line, re.IGNORECASE):
+        if _SCENE.match(line):
             if lines:
                 break
+            continue
+        if _SECONDS_LINE.match(line.strip().strip(_QUOTES)):  # the duration prompt's line: parse_answer reads it
             continue
         line = _LABEL.sub("", line.strip().strip(_QUOTES)).strip().strip(_QUOTES).strip()
         if line:
@@ -127,6 +162,51 @@ def sanitize_answer(answer: str) -> str:
     if not actions:
         raise GarbageAnswerError(f"the LLM answer is not an action list: {text[:80]!r}")
     return ", ".join(actions[:MAX_ACTIONS])
+
+
+def answer_seconds(value: str) -> float | None:
+    """A duration in seconds from ``value`` (``3.5``, ``3.5 s``, ``about 4 seconds``), or None when it is not one
+    plain number, not finite or outside [MIN_ANSWER_SECONDS, MAX_ANSWER_SECONDS] (rejected, not clamped)."""
+    match = _SECONDS_VALUE.match(value.strip().strip(_QUOTES))
+    if match is None:
+        return None
+    seconds = float(match["number"])
+    if not np.isfinite(seconds) or not MIN_ANSWER_SECONDS <= seconds <= MAX_ANSWER_SECONDS:
+        return None
+    return seconds
+
+
+def parse_answer(answer: str) -> tuple[str, float | None]:
+    """``(action list, seconds or None)`` from an answer to the duration prompt; raises GarbageAnswerError when
+    there is no action list (a missing or unusable duration is just None).
+
+    The duration is the first ``seconds: X`` line (also ``duration:``/``length:``) before the model starts a new
+    example (``scene:``), else the first trailing number with a unit on an answer line (``wave, bow (4 s)``,
+    ``jump, 2 seconds``), which is removed from the actions; :func:`answer_seconds` checks it."""
+    lines = (answer or "").replace("```", "\n").splitlines()
+    line_value: str | None = None
+    trailing: float | None = None
+    kept: list[str] = []
+    started = False
+    for line in lines:
+        if _SCENE.match(line):
+            if started:
+                break
+            continue
+        label = _SECONDS_LINE.match(line.strip().strip(_QUOTES))
+        if label:
+            if line_value is None:
+                line_value = label["value"]
+            continue
+        match = _TRAILING_SECONDS.search(line)
+        if match:
+            if trailing is None:
+                trailing = answer_seconds(match["number"])
+            line = line[: match.start()]
+        started = started or bool(line.strip())
+        kept.append(line)
+    actions = sanitize_answer("\n".join(kept))
+    return actions, answer_seconds(line_value) if line_value is not None else trailing
 
 
 # ----------------------------------------------------------------------------------------------- backends
@@ -270,14 +350,18 @@ class PromptResult:
     examples: list[Neighbour]
     prompt: str | None = None
     warnings: list[str] = field(default_factory=list)
+    seconds: list[float | None] = field(default_factory=list)  # one per proposal: the LLM's duration, or None
 
-    def to_json(self) -> dict:
-        return {
-            "query": self.query,
-            "low": self.lows,
-            "backend": self.backend,
-            "examples": [{"high": e.high, "low": e.low, "similarity": round(e.similarity, 4)} for e in self.examples],
-        }
+    def to_json(self, *, seconds: bool = False) -> dict:
+        """The result as JSON; ``seconds`` adds each proposal's duration and each example's (null when unknown)."""
+        examples = [{"high": e.high, "low": e.low, "similarity": round(e.similarity, 4)} for e in self.examples]
+        if seconds:
+            for row, e in zip(examples, self.examples, strict=True):
+                row["seconds"] = None if e.seconds is None else round(e.seconds, 2)
+        out = {"query": self.query, "low": self.lows, "backend": self.backend, "examples": examples}
+        if seconds:
+            out["seconds"] = list(self.seconds)
+        return out
 
 
 class Prompter:
@@ -310,7 +394,13 @@ class Prompter:
     def examples(self, queries: Sequence[str]) -> list[list[Neighbour]]:
         return self.index.search(self.encoder.encode(list(queries)), self.k)
 
-    def run(self, queries: Sequence[str], n: int = 3, seed: int | None = None) -> list[PromptResult]:
+    def run(self, queries: Sequence[str], n: int = 3, seed: int | None = None, *,
+            durations: bool = False) -> list[PromptResult]:  # fmt: skip
+        """``n`` proposals per query. ``durations``: with the ``openai`` backend and examples that have durations,
+        send the duration prompt and give each proposal the answer's duration (``result.seconds``; None when the
+        answer has no usable one). Otherwise, and always for the retrieval backend (fallback included), durations
+        are None: a retrieved neighbour's clip length is one clip of another caption, and the caller's length
+        predictor, fitted on every training pair, estimates the query's length better."""
         if n < 1:
             raise PromptError(f"n must be at least 1, got {n}")
         queries = [q.strip() for q in queries]
@@ -319,14 +409,16 @@ class Prompter:
         results = []
         for i, (query, examples) in enumerate(zip(queries, self.examples(queries), strict=True)):
             rng = np.random.default_rng(None if seed is None else [seed, i])
-            prompt = build_prompt(query, examples, self.template)
+            ask = durations and self.backend == "openai" and all(ex.seconds is not None for ex in examples)
+            prompt = build_prompt(query, examples, self.template, durations=ask)
             result = PromptResult(query, [], self.backend, examples, prompt)
             if self.backend == "openai":
                 try:
-                    result.lows = [
-                        sanitize_answer(self.chat.complete(prompt, None if seed is None else seed + i * n + j))
-                        for j in range(n)  # a seed per query and sample: repeated captions get their own answers
-                    ]
+                    parsed = []
+                    for j in range(n):  # a seed per query and sample: repeated captions get their own answers
+                        answer = self.chat.complete(prompt, None if seed is None else seed + i * n + j)
+                        parsed.append(parse_answer(answer) if ask else (sanitize_answer(answer), None))
+                    result.lows, result.seconds = [lo for lo, _ in parsed], [sec for _, sec in parsed]
                 except PromptError as exc:
                     if self.on_error == "fail":
                         raise
@@ -336,6 +428,7 @@ class Prompter:
                     result.backend = "retrieval (fallback)"
             if not result.lows:
                 result.lows = retrieval_sample(examples, n, self.temperature, rng)
+                result.seconds = [None] * n
             results.append(result)
         return results
 

@@ -1,0 +1,102 @@
+"""The arithmetic the denoiser samples with: fp32, bf16 (autocast) or int8 (dynamic quantisation of its linears).
+
+``auto`` picks, from the device, the CPU's own feature flags (never its name) and the denoiser's width, only what
+``benchmarks/bench_precision.py`` measured to be faster there while keeping the embedded model's FID within the 95%
+interval of fp32 (docs/generate.md):
+
+- a CPU with native bf16 matrix units (AMX-BF16) and a denoiser at least MDM's width (512): ``bf16``, measured
+  2.8x faster than fp32 per 196-frame motion at MDM size;
+- everything else: ``fp32``. At the embedded model's width (256) bf16 was slower than fp32 on the same CPU (0.77x:
+  its matrices are too small for the tiles to pay for the casts) and int8 no faster; AVX2-only and AVX-512-BF16
+  CPUs, CUDA and MPS have not been measured.
+
+bf16 runs the forward under :func:`torch.autocast` and returns float32, so the scheduler's arithmetic stays fp32.
+int8 is PyTorch's dynamic quantisation (CPU only): weights of every ``nn.Linear`` stored as int8, activations
+quantised per batch; the attention projections inside ``nn.MultiheadAttention`` stay fp32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import warnings
+import weakref
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from ..errors import InvalidValueError
+
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+_QUANTISED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (``/proc/cpuinfo`` on Linux; empty where it cannot be read)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags") and ":" in line:
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def native_bf16_cpu(flags: frozenset[str] | None = None) -> bool:
+    """Whether the CPU multiplies bf16 matrices in hardware: AMX-BF16 tiles (Sapphire Rapids and later)."""
+    flags = cpu_flags() if flags is None else flags
+    return "amx_bf16" in flags
+
+
+BF16_MIN_WIDTH = 512  # measured: bf16 pays at MDM's width, not at the embedded model's 256
+
+
+def resolve_precision(requested: str, device: str | torch.device = "cpu", flags: frozenset[str] | None = None,
+                      width: int | None = None) -> str:  # fmt: skip
+    """``fp32``, ``bf16`` or ``int8`` for ``requested`` (``auto`` per the module's measured rules) on ``device``, for
+    a denoiser ``width`` wide (None: wide enough)."""
+    if requested not in PRECISIONS:
+        raise InvalidValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {requested!r}")
+    kind = torch.device(device).type
+    if requested == "int8" and kind != "cpu":
+        raise InvalidValueError(f"int8 sampling runs on the CPU only, not {kind}",
+                                hint="use --precision bf16 or fp32 on a GPU")  # fmt: skip
+    if requested != "auto":
+        return requested
+    wide = width is None or width >= BF16_MIN_WIDTH
+    return "bf16" if kind == "cpu" and native_bf16_cpu(flags) and wide else "fp32"
+
+
+@contextlib.contextmanager
+def forward_context(precision: str, device: str | torch.device = "cpu") -> Iterator[None]:
+    """Run the denoiser's forward passes in ``precision`` (a resolved one)."""
+    if precision == "bf16":
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16):
+            yield
+    elif precision == "int8":  # the encoder layers' fused fast path reads .weight, which quantised linears lack
+        old = torch.backends.mha.get_fastpath_enabled()
+        torch.backends.mha.set_fastpath_enabled(False)
+        try:
+            yield
+        finally:
+            torch.backends.mha.set_fastpath_enabled(old)
+    else:
+        yield
+
+
+def model_for(model: torch.nn.Module, precision: str) -> torch.nn.Module:
+    """``model`` itself, or for ``int8`` its dynamically quantised copy (made once per model object)."""
+    if precision != "int8":
+        return model
+    quantised = _QUANTISED.get(model)
+    if quantised is None:
+        with warnings.catch_warnings():  # torch's notice that eager quantisation is moving to torchao
+            warnings.simplefilter("ignore")
+            quantised = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).cpu().eval(), {torch.nn.Linear},
+                                                               dtype=torch.qint8)  # fmt: skip
+        _QUANTISED[model] = quantised
+    return quantised
