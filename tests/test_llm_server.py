@@ -101,3 +101,21 @@ def test_prompt_through_a_real_local_llm(server_url, index_path, tmp_path, monke
     assert 2 * (2 - fallbacks) + fallbacks <= len(cached) <= 4  # a query falls back at its first unusable answer
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and again.stdout == r.stdout
+
+
+def test_a_real_local_llm_gives_durations(server_url, index_path, tmp_path, monkeypatch):
+    """With `--seconds` the prompt's examples carry their clips' durations and the LLM is asked for one too. The
+    answer's action list is still clean; a duration, when the small model gives one, is within 0.5-30 s."""
+    monkeypatch.setenv("MOTIONGPT_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    args = ["--no-config", "prompt", "greet a friend", "walk in a circle", "--index", str(index_path), "--backend",
+            "openai", "--base-url", server_url, "--model", "smollm2", "-n", "2", "--seed", "3", "-k", "10",
+            "--on-error", "fallback", "--seconds", "--json"]  # fmt: skip
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert all(len(row["seconds"]) == 2 for row in rows)
+    assert all(e["seconds"] and e["seconds"] > 0 for row in rows for e in row["examples"])  # durations shown
+    answered = [s for row in rows if row["backend"] == "openai" for s in row["seconds"]]
+    assert all(s is None or 0.5 <= s <= 30 for s in answered)
+    print("durations from the LLM:", answered)
