@@ -31,12 +31,27 @@ from motiongpt_cli.diffusion.schedule import NoiseSchedule  # noqa: E402
 PRECISIONS = ("fp32", "bf16", "int8")
 
 
-def seconds_per_motion(model, schedule, precision: str, steps: int, frames: int = 196) -> float:
-    high, low = torch.randn(1, model.config.high_dim), torch.randn(1, model.config.low_dim)
+def seconds_per_motion(model, schedule, precision: str, steps: int, frames: int = 196, batch: int = 1) -> float:
+    high, low = torch.randn(batch, model.config.high_dim), torch.randn(batch, model.config.low_dim)
     options = SamplingOptions(steps=steps, precision=precision)
     start = time.perf_counter()
-    sample(model, schedule, high, low, torch.tensor([frames]), options, [torch.Generator().manual_seed(0)])
-    return time.perf_counter() - start
+    sample(model, schedule, high, low, torch.tensor([frames] * batch), options,
+           [torch.Generator().manual_seed(i) for i in range(batch)])  # fmt: skip
+    return (time.perf_counter() - start) / batch
+
+
+def batch_table(models: dict, steps: int = 10, batch: int = 16) -> list[dict]:
+    """Seconds per motion at batch 1 and at ``batch`` (one run each, interleaved), per size and precision."""
+    rows = []
+    for name, (model, schedule) in models.items():
+        for p in PRECISIONS:
+            one = seconds_per_motion(model, schedule, p, steps)
+            many = seconds_per_motion(model, schedule, p, steps, batch=batch)
+            row = {"size": name, "precision": p, "steps": steps, "batch_1_s": round(one, 3),
+                   f"batch_{batch}_s": round(many, 3), "batching_speedup": round(one / many, 2)}  # fmt: skip
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return rows
 
 
 def speed_table(models: dict, steps: int) -> list[dict]:
@@ -97,6 +112,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--skip-speed", action="store_true", help="only the quality table")
     parser.add_argument("--skip-quality", action="store_true", help="only the speed table")
+    parser.add_argument("--batch", action="store_true", help="also batch 1 against batch 16 (DDIM-10)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     from motiongpt_cli.checkpoint import load_model
@@ -112,6 +128,8 @@ def main() -> None:
     results = {"machine": cpu_summary(), "matmul_gflops": round(matmul_gflops()), "steps": args.steps}
     if not args.skip_speed:
         results["speed"] = speed_table(models, args.steps)
+    if args.batch:
+        results["batch"] = batch_table(models)
     if not args.skip_quality:
         results["quality"] = quality_table(args)
     if args.json:

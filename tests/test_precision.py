@@ -33,6 +33,9 @@ def test_auto_follows_the_cpu_flags_and_the_device():
     assert resolve_precision("auto", "cpu", amx) == "bf16"
     assert resolve_precision("auto", "cpu", amx, width=512) == "bf16"
     assert resolve_precision("auto", "cpu", amx, width=256) == "fp32"  # measured slower at the embedded width
+    assert resolve_precision("auto", "cpu", amx, width=256, batch=8) == "fp32"
+    assert resolve_precision("auto", "cpu", amx, width=256, batch=16) == "bf16"  # measured 2.8x there
+    assert resolve_precision("auto", "cpu", avx2, width=512, batch=32) == "fp32"
     assert resolve_precision("auto", "cpu", avx2) == "fp32"
     assert resolve_precision("auto", "cuda", amx) == "fp32"  # not measured on a GPU
     for explicit in ("fp32", "bf16", "int8"):
@@ -94,7 +97,12 @@ def test_cli_precision(tmp_path, monkeypatch):
         assert r.exit_code == 0, r.output
         manifests[precision] = json.loads(r.stdout.splitlines()[-1])
     assert manifests["int8"]["precision"] == "int8" and manifests["fp32"]["precision"] == "fp32"
-    assert manifests["auto"]["precision"] == "fp32"  # the embedded model is 256 wide: fp32 on every CPU
+    assert manifests["auto"]["precision"] == "fp32"  # one 256-wide motion per forward: fp32 on every CPU
+    from motiongpt_cli.api import load_pipeline
+
+    pipe = load_pipeline(device="cpu")
+    plan = pipe.plan("a person waves", "wave", n=16, frames=40, steps=2, seed=0)
+    assert plan.sampling.precision == resolve_precision("auto", "cpu", width=256, batch=16)  # bf16 where AMX
     bad = runner.invoke(app, [*base, "--precision", "fp16"])
     assert bad.exit_code == 2 and "must be one of auto, fp32, bf16, int8" in bad.stderr
     assert "Traceback" not in bad.output

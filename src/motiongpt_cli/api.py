@@ -214,8 +214,8 @@ class Pipeline:
         Defaults from the model (:func:`~motiongpt_cli.generation.sampling_options`): ``steps`` 50, or with
         ``sampler="ddpm"`` on an imported model all of its diffusion steps (the original's loop); ``guidance`` the
         model's (2.5); ``sample_length`` (``requested`` or ``max``) the model's recorded one, ``requested`` for
-        our own models; ``precision`` ``auto`` (bf16 for MDM-size models on CPUs with AMX, else fp32: see
-        :mod:`~motiongpt_cli.diffusion.precision`), ``fp32``, ``bf16`` or ``int8``."""
+        our own models; ``precision`` ``auto`` (bf16 on CPUs with AMX for MDM-size models or batches of 16, else fp32:
+        see :mod:`~motiongpt_cli.diffusion.precision`), ``fp32``, ``bf16`` or ``int8``."""
         from . import validation
         from .generation import (
             TextInput,
@@ -242,10 +242,12 @@ class Pipeline:
             if len(lows) != len(highs):
                 raise InvalidValueError(f"low has {len(lows)} entries for {len(highs)} texts")
         inputs = [TextInput(h, lo) for h, lo in zip(highs, lows, strict=True)]
-        sampling = sampling_options(self.loaded, sampler=sampler, steps=steps, guidance=guidance, eta=eta,
-                                    precision=precision, device=self.device)  # fmt: skip
-        sample_length = resolve_sample_length(self.loaded, sample_length)
         batch_size = int(validation.BATCH_SIZE.check("batch_size", batch_size))
+        samples = int(validation.SAMPLES.check("n", n)) * len(highs)  # at most this many motions per forward
+        sampling = sampling_options(self.loaded, sampler=sampler, steps=steps, guidance=guidance, eta=eta,
+                                    precision=precision, device=self.device,
+                                    batch=min(batch_size, samples))  # fmt: skip
+        sample_length = resolve_sample_length(self.loaded, sample_length)
         # the length from the text when the model can tell (and neither seconds nor frames is given)
         predicted = self.predict_frames(highs) if seconds is None and frames is None else None
         length = length_in_frames(seconds, frames, self.max_frames) if predicted is None else predicted[0]

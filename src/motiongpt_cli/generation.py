@@ -215,15 +215,15 @@ def sampled_frames(loaded: LoadedModel, frames: int, sample_length: str) -> int:
 
 def sampling_options(loaded: LoadedModel, *, sampler: str = "ddim", steps: int | None = None,
                      guidance: float | None = None, eta: float = 0.0, precision: str = "fp32",
-                     device: str = "cpu") -> SamplingOptions:  # fmt: skip
+                     device: str = "cpu", batch: int = 1) -> SamplingOptions:  # fmt: skip
     """:class:`SamplingOptions` with the model's defaults for what is not given.
 
     ``steps``: for DDPM on a model whose original sampled with DDPM (every imported checkpoint), all of its
     diffusion steps, so ``--sampler ddpm`` is the original's ancestral loop; otherwise 50 (at most the model's
     diffusion steps). ``guidance``: the model's recorded scale (2.5; 1 for a model trained without condition
     dropout), else 2.5. Guidance passes: an imported model's are two separate forwards, as its original's.
-    ``precision``: ``auto``, ``fp32``, ``bf16`` or ``int8``, resolved for ``device``
-    (:func:`~motiongpt_cli.diffusion.precision.resolve_precision`)."""
+    ``precision``: ``auto``, ``fp32``, ``bf16`` or ``int8``, resolved for ``device`` and ``batch`` motions per
+    forward (:func:`~motiongpt_cli.diffusion.precision.resolve_precision`)."""
     from .diffusion.precision import resolve_precision
 
     original = recorded_sampling(loaded)
@@ -234,7 +234,7 @@ def sampling_options(loaded: LoadedModel, *, sampler: str = "ddim", steps: int |
             steps = min(DEFAULT_STEPS, loaded.schedule.num_train_timesteps)
     if guidance is None:
         guidance = float(original.get("guidance", DEFAULT_GUIDANCE))
-    arithmetic = resolve_precision(precision, device, width=loaded.model.config.width)
+    arithmetic = resolve_precision(precision, device, width=loaded.model.config.width, batch=batch)
     options = SamplingOptions(steps=steps, sampler=sampler, guidance=guidance, eta=eta,  # type: ignore[arg-type]
                               guidance_passes=original.get("guidance_passes", "batched"),
                               precision=arithmetic)  # type: ignore[arg-type]  # fmt: skip

@@ -4,11 +4,12 @@
 ``benchmarks/bench_precision.py`` measured to be faster there while keeping the embedded model's FID within the 95%
 interval of fp32 (docs/generate.md):
 
-- a CPU with native bf16 matrix units (AMX-BF16) and a denoiser at least MDM's width (512): ``bf16``, measured
-  2.8x faster than fp32 per 196-frame motion at MDM size;
-- everything else: ``fp32``. At the embedded model's width (256) bf16 was slower than fp32 on the same CPU (0.77x:
-  its matrices are too small for the tiles to pay for the casts) and int8 no faster; AVX2-only and AVX-512-BF16
-  CPUs, CUDA and MPS have not been measured.
+- a CPU with native bf16 matrix units (AMX-BF16), for a denoiser at least MDM's width (512) or a batch of at least
+  16 motions: ``bf16``. Measured per 196-frame motion against fp32 at batch 1: 2.8x at MDM size (batch 1), 2.5x at
+  the embedded model's size at batch 16 (fp32 itself gains nothing from batching on a CPU);
+- everything else: ``fp32``. At the embedded width and batch 1 bf16 was slower than fp32 (0.77x: the matrices are
+  too small for the tiles to pay for the casts) and int8 no faster; AVX2-only and AVX-512-BF16 CPUs, CUDA and MPS
+  have not been measured.
 
 bf16 runs the forward under :func:`torch.autocast` and returns float32, so the scheduler's arithmetic stays fp32.
 int8 is PyTorch's dynamic quantisation (CPU only): weights of every ``nn.Linear`` stored as int8, activations
@@ -52,13 +53,14 @@ def native_bf16_cpu(flags: frozenset[str] | None = None) -> bool:
     return "amx_bf16" in flags
 
 
-BF16_MIN_WIDTH = 512  # measured: bf16 pays at MDM's width, not at the embedded model's 256
+BF16_MIN_WIDTH = 512  # measured: bf16 pays at MDM's width at batch 1, not at the embedded model's 256
+BF16_MIN_BATCH = 16  # measured: at the embedded width bf16 pays at batch 16 (2.8x over its batch 1)
 
 
 def resolve_precision(requested: str, device: str | torch.device = "cpu", flags: frozenset[str] | None = None,
-                      width: int | None = None) -> str:  # fmt: skip
+                      width: int | None = None, batch: int | None = None) -> str:  # fmt: skip
     """``fp32``, ``bf16`` or ``int8`` for ``requested`` (``auto`` per the module's measured rules) on ``device``, for
-    a denoiser ``width`` wide (None: wide enough)."""
+    a denoiser ``width`` wide sampling ``batch`` motions per forward (None: large enough)."""
     if requested not in PRECISIONS:
         raise InvalidValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {requested!r}")
     kind = torch.device(device).type
@@ -67,7 +69,7 @@ def resolve_precision(requested: str, device: str | torch.device = "cpu", flags:
                                 hint="use --precision bf16 or fp32 on a GPU")  # fmt: skip
     if requested != "auto":
         return requested
-    wide = width is None or width >= BF16_MIN_WIDTH
+    wide = width is None or width >= BF16_MIN_WIDTH or (batch is not None and batch >= BF16_MIN_BATCH)
     return "bf16" if kind == "cpu" and native_bf16_cpu(flags) and wide else "fp32"
 
 
