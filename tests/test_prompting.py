@@ -377,6 +377,36 @@ def test_plan_takes_the_llms_duration_then_the_predictor(llm, small_index, embed
     assert job.frames == pipe.max_frames
 
 
+def test_plan_without_a_predictor_warns_only_when_a_motion_gets_6_s(llm, small_index, embedding_cache, tmp_path):
+    import shutil
+    import warnings
+
+    from motiongpt_cli.api import load_pipeline
+    from motiongpt_cli.length import LENGTH_FILE
+    from motiongpt_cli.paths import EMBEDDED_DIR
+    from motiongpt_cli.text.prompting import PromptConfig
+
+    model = tmp_path / "model"  # the embedded model without its length predictor
+    shutil.copytree(EMBEDDED_DIR, model, ignore=shutil.ignore_patterns(LENGTH_FILE))
+    config = json.loads((model / "config.json").read_text())
+    del config["length"]
+    (model / "config.json").write_text(json.dumps(config))
+    prompt = PromptConfig(backend="openai", base_url=llm.url, retries=0, cache=False)
+    pipe = load_pipeline(model, device="cpu", index=small_index[2], prompt=prompt, env={}, cache_dir=embedding_cache)
+    assert pipe.length_predictor is None
+    llm.script = [(200, "wave, bow\nseconds: 3.5", 0.0), (200, "bow\nseconds: 2.5", 0.0)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plan = pipe.plan("greet a friend", n=2, seed=0)
+    assert [job.frames for job in plan.jobs] == [70, 50]  # every length from the LLM: no 6 s default to warn of
+    assert not [w for w in caught if "length predictor" in str(w.message) or "6 s" in str(w.message)]
+    llm.requests.clear()
+    llm.script = [(200, "wave, bow\nseconds: 3.5", 0.0), (200, "bow", 0.0)]
+    with pytest.warns(MotionGPTWarning, match="no length predictor; motions are 6 s long"):
+        plan = pipe.plan("greet a friend", n=2, seed=0)
+    assert [job.frames for job in plan.jobs] == [70, None] and plan.frames == 120  # the second: 6 s at 20 fps
+
+
 # ---------------------------------------------------------------------------------------------------- CLI
 
 

@@ -139,9 +139,10 @@ class Pipeline:
             self._length = [load_length_predictor(self.loaded.path, self.loaded.config)]
         return self._length[0]
 
-    def predict_frames(self, texts: str | Sequence[str]) -> list[int] | None:
+    def predict_frames(self, texts: str | Sequence[str], *, warn: bool = True) -> list[int] | None:
         """Each text's length in frames from the model's length predictor (its median, clamped to the model's
-        range), or None, with a warning, when the model has none (lengths then default to 6 s)."""
+        range), or None, with a warning unless ``warn`` is False, when the model has none (lengths then default to
+        6 s)."""
         import warnings
 
         from .errors import MotionGPTWarning
@@ -150,8 +151,9 @@ class Pipeline:
         predictor = self.length_predictor
         if predictor is None or predictor.encoder != self.loaded.text.high_encoder:
             reason = "no length predictor" if predictor is None else f"a length predictor for {predictor.encoder}"
-            warnings.warn(f"this model has {reason}; motions are 6 s long unless you give --seconds or --frames "
-                          f"(`motiongpt model fit-length` adds one)", MotionGPTWarning, stacklevel=3)  # fmt: skip
+            if warn:
+                warnings.warn(f"this model has {reason}; motions are 6 s long unless you give --seconds or --frames "
+                              f"(`motiongpt model fit-length` adds one)", MotionGPTWarning, stacklevel=3)  # fmt: skip
             return None
         frames = predictor.frames(self.encoders["high"].encode([t.strip() for t in texts]))
         return [min(int(f), self.max_frames) for f in frames]
@@ -249,7 +251,7 @@ class Pipeline:
                                     batch=min(batch_size, samples))  # fmt: skip
         sample_length = resolve_sample_length(self.loaded, sample_length)
         # the length from the text when the model can tell (and neither seconds nor frames is given)
-        predicted = self.predict_frames(highs) if seconds is None and frames is None else None
+        predicted = self.predict_frames(highs, warn=False) if seconds is None and frames is None else None
         length = length_in_frames(seconds, frames, self.max_frames) if predicted is None else predicted[0]
         low_mode = "none" if low is False else "given"
         if self.conditioning == "high":
@@ -282,6 +284,9 @@ class Pipeline:
         for job in jobs if predicted is not None else []:
             if job.frames is None:  # no duration from the LLM: the length predictor's
                 job.frames = predicted[job.text_index]
+        # no usable predictor: warn (predict_frames does) only when some motion has no LLM duration and gets 6 s
+        if predicted is None and seconds is None and frames is None and any(job.frames is None for job in jobs):
+            self.predict_frames(highs)
         if out_dir is not None:
             assign_outputs(jobs, Path(out_dir), formats, overwrite=overwrite)
         return Plan(jobs, used_seed, length, sampling, batch_size, overwrite, smpl, sample_length)

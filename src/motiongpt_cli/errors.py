@@ -44,3 +44,7 @@ class InvalidValueError(MotionGPTError):
 class MotionGPTWarning(UserWarning):
     """Something the user should know that does not stop the work (a clamped length, an LLM fallback, a model
     without its own index). The library emits it through :mod:`warnings`; the CLI prints ``Warning: ...`` lines."""
+
+
+class PromptError(MotionGPTError):
+    """The LLM backend failed (after retries) or its answer could not be used."""

@@ -272,7 +272,8 @@ def sample_batch(loaded: LoadedModel, jobs: Sequence[Job], lengths: Sequence[int
 
 
 def _batches_of_equal_length(jobs: Sequence[Job], frames: int, batch_size: int) -> Iterator[list[Job]]:
-    """Consecutive jobs of one length, at most ``batch_size`` at a time (a text's samples share a length)."""
+    """Consecutive jobs of one length, at most ``batch_size`` at a time (a text's samples can differ in length:
+    the LLM may give each its own duration)."""
     batch: list[Job] = []
     for job in jobs:
         if batch and (len(batch) == batch_size or (job.frames or frames) != (batch[0].frames or frames)):
