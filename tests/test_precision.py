@@ -106,3 +106,36 @@ def test_cli_precision(tmp_path, monkeypatch):
     bad = runner.invoke(app, [*base, "--precision", "fp16"])
     assert bad.exit_code == 2 and "must be one of auto, fp32, bf16, int8" in bad.stderr
     assert "Traceback" not in bad.output
+
+
+def test_batch_size_auto_follows_the_measured_rule():
+    from motiongpt_cli.api import load_pipeline
+    from motiongpt_cli.generation import batch_and_sampling
+
+    loaded = load_pipeline(device="cpu").loaded
+    assert batch_and_sampling(loaded, "auto", 40, precision="fp32")[0] == 1  # fp32 on a CPU: one per forward
+    for precision in ("bf16", "int8"):
+        batch, sampling = batch_and_sampling(loaded, "auto", 40, precision=precision)
+        assert (batch, sampling.precision) == (16, precision)
+        assert batch_and_sampling(loaded, "auto", 3, precision=precision)[0] == 3
+    batch, sampling = batch_and_sampling(loaded, "auto", 40, precision="auto")
+    assert sampling.precision == resolve_precision("auto", "cpu", width=256, batch=16)
+    assert batch == (16 if sampling.precision == "bf16" else 1)  # bf16 where AMX, then batched
+    assert batch_and_sampling(loaded, 8, 40, precision="fp32")[0] == 8
+    with pytest.raises(InvalidValueError, match="batch_size must be a number or 'auto'"):
+        batch_and_sampling(loaded, "many", 4)
+
+
+def test_cli_batch_size_auto(tmp_path, monkeypatch):
+    monkeypatch.setenv("MOTIONGPT_HOME", str(tmp_path / "home"))
+    base = ["--no-config", "generate", "a person waves", "--low", "wave", "-n", "2", "--steps", "2", "--seed", "0",
+            "--frames", "40", "-o", str(tmp_path), "--format", "npz", "--json", "--precision", "fp32"]  # fmt: skip
+    outputs = {}
+    for batch in ("auto", "2"):
+        r = runner.invoke(app, [*base, "--batch-size", batch, "--overwrite"])
+        assert r.exit_code == 0, r.output
+        outputs[batch] = [json.loads(line)["seed"] for line in r.stdout.splitlines()]
+    assert outputs["auto"] == outputs["2"]  # the batch does not change what is sampled
+    for bad in ("0", "lots"):
+        r = runner.invoke(app, [*base, "--batch-size", bad])
+        assert r.exit_code == 2 and "Invalid value for '--batch-size'" in r.stderr, r.output

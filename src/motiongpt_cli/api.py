@@ -205,9 +205,10 @@ class Pipeline:
     # ------------------------------------------------------------------------------------------- generation
     def plan(self, texts: str | Sequence[str], low: Low = None, *, n: int = 1, seconds: float | None = None,
              frames: int | None = None, steps: int | None = None, sampler: str = "ddim",
-             guidance: float | None = None, eta: float = 0.0, seed: int | None = None, batch_size: int = 16,
-             out_dir: str | Path | None = None, formats: Sequence[str] = (), overwrite: bool = False, smpl=None,
-             sample_length: str | None = None, precision: str = "auto") -> Plan:  # fmt: skip
+             guidance: float | None = None, eta: float = 0.0, seed: int | None = None,
+             batch_size: int | str = "auto", out_dir: str | Path | None = None, formats: Sequence[str] = (),
+             overwrite: bool = False, smpl=None, sample_length: str | None = None,
+             precision: str = "auto") -> Plan:  # fmt: skip
         """Check every argument, propose the missing low-level texts and decide seeds (and output paths when
         ``out_dir`` is given, refusing existing files unless ``overwrite``) before anything is sampled.
 
@@ -217,15 +218,17 @@ class Pipeline:
         ``sampler="ddpm"`` on an imported model all of its diffusion steps (the original's loop); ``guidance`` the
         model's (2.5); ``sample_length`` (``requested`` or ``max``) the model's recorded one, ``requested`` for
         our own models; ``precision`` ``auto`` (bf16 on CPUs with AMX for MDM-size models or batches of 16, else fp32:
-        see :mod:`~motiongpt_cli.diffusion.precision`), ``fp32``, ``bf16`` or ``int8``."""
+        see :mod:`~motiongpt_cli.diffusion.precision`), ``fp32``, ``bf16`` or ``int8``; ``batch_size`` a number or
+        ``auto`` (one motion per forward in fp32 on a CPU, else up to 16:
+        :func:`~motiongpt_cli.generation.batch_and_sampling`)."""
         from . import validation
         from .generation import (
             TextInput,
             assign_outputs,
+            batch_and_sampling,
             length_in_frames,
             plan_jobs,
             resolve_sample_length,
-            sampling_options,
         )
 
         highs = [texts] if isinstance(texts, str) else list(texts)
@@ -244,11 +247,10 @@ class Pipeline:
             if len(lows) != len(highs):
                 raise InvalidValueError(f"low has {len(lows)} entries for {len(highs)} texts")
         inputs = [TextInput(h, lo) for h, lo in zip(highs, lows, strict=True)]
-        batch_size = int(validation.BATCH_SIZE.check("batch_size", batch_size))
         samples = int(validation.SAMPLES.check("n", n)) * len(highs)  # at most this many motions per forward
-        sampling = sampling_options(self.loaded, sampler=sampler, steps=steps, guidance=guidance, eta=eta,
-                                    precision=precision, device=self.device,
-                                    batch=min(batch_size, samples))  # fmt: skip
+        batch_size, sampling = batch_and_sampling(self.loaded, batch_size, samples, sampler=sampler, steps=steps,
+                                                  guidance=guidance, eta=eta, precision=precision,
+                                                  device=self.device)  # fmt: skip
         sample_length = resolve_sample_length(self.loaded, sample_length)
         # the length from the text when the model can tell (and neither seconds nor frames is given)
         predicted = self.predict_frames(highs, warn=False) if seconds is None and frames is None else None
@@ -310,8 +312,9 @@ class Pipeline:
 
     def generate(self, texts: str | Sequence[str], low: Low = None, *, n: int = 1, seconds: float | None = None,
                  frames: int | None = None, steps: int | None = None, sampler: str = "ddim",
-                 guidance: float | None = None, eta: float = 0.0, seed: int | None = None, batch_size: int = 16,
-                 sample_length: str | None = None, precision: str = "auto") -> list[Motion]:  # fmt: skip
+                 guidance: float | None = None, eta: float = 0.0, seed: int | None = None,
+                 batch_size: int | str = "auto", sample_length: str | None = None,
+                 precision: str = "auto") -> list[Motion]:  # fmt: skip
         """``n`` motions per text, in order (text 0's samples first). See :meth:`plan` for ``low`` and the
         defaults of ``steps``, ``guidance``, ``sample_length`` and ``precision``."""
         plan = self.plan(texts, low, n=n, seconds=seconds, frames=frames, steps=steps, sampler=sampler,

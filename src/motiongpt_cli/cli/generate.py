@@ -10,7 +10,7 @@ import typer
 from .. import validation
 from ..errors import MotionGPTError
 from .app import app, device_of, emit_motion, get_state, read_texts
-from .types import FIT_SHAPE, PRECISION, SMPL_FPS, SMPL_LAYOUT, SMPL_MODEL, SMPL_UP, number, smpl_options
+from .types import FIT_SHAPE, PRECISION, SMPL_FPS, SMPL_LAYOUT, SMPL_MODEL, SMPL_UP, batch_or_auto, number, smpl_options
 
 
 def parse_generate_line(line: str, where: str) -> tuple[str, str | None]:
@@ -69,8 +69,9 @@ def generate_cmd(
     backend: str | None = typer.Option(None, "--backend", help="openai | retrieval, for proposed low-level texts."),
     base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint for --backend openai."),
     llm_model: str | None = typer.Option(None, "--llm-model", help="Chat model for --backend openai."),
-    batch_size: int = typer.Option(16, "--batch-size", parser=number(validation.BATCH_SIZE),
-                                   help="Samples per forward pass."),  # fmt: skip
+    batch_size: str = typer.Option("auto", "--batch-size", parser=batch_or_auto,
+                                   help="Samples per forward pass, or auto (1 in fp32 on a CPU, else up to "
+                                   "16)."),  # fmt: skip
     as_json: bool = typer.Option(False, "--json", help="One JSON manifest line per sample."),
     timeline: bool = typer.Option(False, "--timeline", help="One motion of the texts in order, each for its "
                                   "--seconds, with smooth transitions (any total length)."),  # fmt: skip

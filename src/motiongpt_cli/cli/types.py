@@ -70,3 +70,13 @@ PRECISION = typer.Option("auto", "--precision", callback=_precision, help="auto 
                          "16, else fp32).")  # fmt: skip
 EVAL_PRECISION = typer.Option("fp32", "--precision", callback=_precision, help="fp32 | bf16 | int8 | auto: the "
                               "denoiser's arithmetic.")  # fmt: skip
+
+
+def batch_or_auto(value: object) -> int | str:
+    """A Typer ``parser`` for ``--batch-size``: ``auto`` or a number within the batch bounds."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    return number(validation.BATCH_SIZE)(value)
+
+
+batch_or_auto.__name__ = "integer|auto"

@@ -117,17 +117,18 @@ def _proposals(pipe, highs: Sequence[str], n: int, seed: int) -> list[tuple[list
 # ----------------------------------------------------------------------------------------------- timelines
 def plan_timeline(pipe, timeline: Timeline, *, n: int = 1, use_low: bool = True, steps: int | None = None,
                   sampler: str = "ddim", guidance: float | None = None, eta: float = 0.0, seed: int | None = None,
-                  batch_size: int = 16, out_dir: str | Path | None = None, formats: Sequence[str] = (),
+                  batch_size: int | str = "auto", out_dir: str | Path | None = None, formats: Sequence[str] = (),
                   overwrite: bool = False, smpl=None, precision: str = "auto") -> TimelinePlan:  # fmt: skip
     """Check the timeline, the numbers and the outputs, propose the segments' missing low-level texts (one per
     sample, as for single texts), and decide each sample's seed and files."""
-    from ..generation import sampling_options
+    from ..generation import batch_and_sampling
     from ..motion.io import slugify
 
     timeline.lengths()
-    sampling = sampling_options(pipe.loaded, sampler=sampler, steps=steps, guidance=guidance, eta=eta,
-                                precision=precision, device=pipe.device)  # fmt: skip
-    batch_size = int(validation.BATCH_SIZE.check("batch_size", batch_size))
+    samples = int(validation.SAMPLES.check("n", n))
+    batch_size, sampling = batch_and_sampling(pipe.loaded, batch_size, samples, sampler=sampler, steps=steps,
+                                              guidance=guidance, eta=eta, precision=precision,
+                                              device=pipe.device)  # fmt: skip
     used_seed, seeds = _seeds(seed, n)
     given = [seg.low for seg in timeline.segments]
     stems = [f"{slugify(timeline.title)}-{j:02d}" for j in range(len(seeds))]
