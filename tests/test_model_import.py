@@ -386,7 +386,7 @@ def test_sample_length_max_samples_196_frames_and_crops(tmp_path, norm, monkeypa
     assert loaded.config["original"]["sample_length"] == "max"
     stub_clip(monkeypatch, result.high_encoder)
     pipe = Pipeline.from_pretrained(result.path, device="cpu", cache_dir=tmp_path / "cache")
-    plan = pipe.plan("a person walks", False, n=2, frames=60, steps=4, seed=3)
+    plan = pipe.plan("a person walks", False, n=2, frames=60, steps=4, seed=3, batch_size=16)  # one batch, as below
     assert plan.sample_length == "max" and plan.frames == 60  # the recorded default, no flag given
     motions = list(pipe.run(plan))
     assert sampled_lengths == [196, 196] and [m.features.shape for m in motions] == [(60, 263), (60, 263)]
@@ -396,7 +396,8 @@ def test_sample_length_max_samples_196_frames_and_crops(tmp_path, norm, monkeypa
     for motion, row in zip(motions, full, strict=True):
         np.testing.assert_array_equal(motion.features, row[:60].astype(np.float32))
     sampled_lengths.clear()
-    requested = pipe.generate("a person walks", False, n=2, frames=60, steps=4, seed=3, sample_length="requested")
+    requested = pipe.generate("a person walks", False, n=2, frames=60, steps=4, seed=3, sample_length="requested",
+                              batch_size=16)  # fmt: skip
     assert sampled_lengths == [60, 60] and requested[0].features.shape == (60, 263)
     assert requested[0].sample_length == "requested"
     jobs = [Job(0, 0, "a person walks", None, "none", m.seed, "") for m in requested]
