@@ -31,7 +31,7 @@ case "${1:-run}" in
   save)
     rm -rf "$keep.tmp" && mkdir -p "$keep.tmp/model"
     # the index is rebuilt at every checkpoint: not kept (12 MB)
-    cp "$run"/model/{config.json,model.safetensors,normalization.safetensors,train_state.json,train_state.safetensors} \
+    cp "$run"/model/{config.json,model.safetensors,normalization.safetensors,length.safetensors,train_state.json,train_state.safetensors} \
       "$keep.tmp/model/"
     # the log up to the checkpoint's step: a resumed run logs the steps after it again
     python - "$run" "$keep.tmp" <<'PY'
