@@ -9,7 +9,17 @@ import typer
 
 from .. import validation
 from .app import app, device_of, emit_motion, get_state
-from .types import FIT_SHAPE, PRECISION, SMPL_FPS, SMPL_LAYOUT, SMPL_MODEL, SMPL_UP, number, smpl_options
+from .types import (
+    FIT_SHAPE,
+    PRECISION,
+    SMPL_FPS,
+    SMPL_LAYOUT,
+    SMPL_MODEL,
+    SMPL_UP,
+    check_generation_usage,
+    number,
+    smpl_options,
+)
 
 
 @app.command("edit")
@@ -68,12 +78,7 @@ def edit_cmd(
     from ..text.prompting import PromptConfig
 
     state = get_state(ctx)
-    if low is not None and no_low:
-        raise typer.BadParameter("--low and --no-low exclude each other")
-    if seconds is not None and frames is not None:
-        raise typer.BadParameter("--seconds and --frames exclude each other")
-    if sampler not in ("ddim", "ddpm"):
-        raise typer.BadParameter("must be ddim or ddpm", param_hint="--sampler")
+    check_generation_usage(low, no_low, seconds, frames, sampler)
     fmts = validate_formats(formats.split(",") if formats else state.settings["export.formats"])
     smpl = smpl_options(smpl_layout, up, smpl_fps, smpl_model, fit_shape)
     prompt = PromptConfig.from_settings(state.settings)

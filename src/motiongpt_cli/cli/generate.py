@@ -10,7 +10,18 @@ import typer
 from .. import validation
 from ..errors import MotionGPTError
 from .app import app, device_of, emit_motion, get_state, read_texts
-from .types import FIT_SHAPE, PRECISION, SMPL_FPS, SMPL_LAYOUT, SMPL_MODEL, SMPL_UP, batch_or_auto, number, smpl_options
+from .types import (
+    FIT_SHAPE,
+    PRECISION,
+    SMPL_FPS,
+    SMPL_LAYOUT,
+    SMPL_MODEL,
+    SMPL_UP,
+    batch_or_auto,
+    check_generation_usage,
+    number,
+    smpl_options,
+)
 
 
 def parse_generate_line(line: str, where: str) -> tuple[str, str | None]:
@@ -97,12 +108,7 @@ def generate_cmd(
     from ..text.prompting import PromptConfig
 
     state = get_state(ctx)
-    if low is not None and no_low:
-        raise typer.BadParameter("--low and --no-low exclude each other")
-    if seconds is not None and frames is not None:
-        raise typer.BadParameter("--seconds and --frames exclude each other")
-    if sampler not in ("ddim", "ddpm"):
-        raise typer.BadParameter("must be ddim or ddpm", param_hint="--sampler")
+    check_generation_usage(low, no_low, seconds, frames, sampler)
     if sample_length is not None and sample_length not in ("requested", "max"):
         raise typer.BadParameter(f"must be requested or max, got {sample_length!r}", param_hint="--sample-length")
     if backend is not None and backend not in ("openai", "retrieval"):

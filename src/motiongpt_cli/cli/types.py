@@ -80,3 +80,13 @@ def batch_or_auto(value: object) -> int | str:
 
 
 batch_or_auto.__name__ = "integer|auto"
+
+
+def check_generation_usage(low: str | None, no_low: bool, seconds, frames, sampler: str) -> None:
+    """The usage checks generate and edit share: one line each, exit 2."""
+    if low is not None and no_low:
+        raise typer.BadParameter("--low and --no-low exclude each other")
+    if seconds is not None and frames is not None:
+        raise typer.BadParameter("--seconds and --frames exclude each other")
+    if sampler not in ("ddim", "ddpm"):
+        raise typer.BadParameter("must be ddim or ddpm", param_hint="--sampler")
