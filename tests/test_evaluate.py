@@ -108,7 +108,7 @@ def test_fail_if_names_the_failing_condition(ev_cli, tmp_path):
         (["--replications", "0"], 2, "Invalid value for '--replications' / '-r': must be an integer >= 1"),
         (["--mm-repeats", "5"], 2, "Invalid value for '--mm-repeats': must be an integer >= 10"),
         (["--guidance", "nan"], 2, "Invalid value for '--guidance'"),
-        (["--sampler", "plms"], 2, "sampler must be ddim or ddpm"),
+        (["--sampler", "plms"], 2, "sampler must be auto, ddim, ddpm or lcm"),
         (["--eta", "2"], 2, "Invalid value for '--eta'"),
         (["--split", "nosuch"], 1, "R-precision needs at least 32"),
     ],

@@ -125,7 +125,7 @@ def test_lengths_are_clamped_with_a_warning(gen, tmp_path):
         (["  "], 2, "Error: empty text"),
         (["walk", "-n", "0"], 2, "Error: Invalid value for '-n' / '--num-samples': must be an integer >= 1"),
         (["walk", "--low", "wave", "--no-low"], 2, "--low and --no-low exclude each other"),
-        (["walk", "--sampler", "euler"], 2, "must be ddim or ddpm"),
+        (["walk", "--sampler", "euler"], 2, "must be auto, ddim, ddpm or lcm"),
         (["walk", "--format", "usdz"], 1, "Error: unknown format 'usdz'"),
         (["walk", "--low", " "], 2, "Error: Invalid value for --low: an empty low-level text"),
         (["walk", "--steps", "1001"], 2, "Error: Invalid value for '--steps': must be an integer >= 1 and <= 1000"),

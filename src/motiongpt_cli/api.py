@@ -204,7 +204,7 @@ class Pipeline:
 
     # ------------------------------------------------------------------------------------------- generation
     def plan(self, texts: str | Sequence[str], low: Low = None, *, n: int = 1, seconds: float | None = None,
-             frames: int | None = None, steps: int | None = None, sampler: str = "ddim",
+             frames: int | None = None, steps: int | None = None, sampler: str = "auto",
              guidance: float | None = None, eta: float = 0.0, seed: int | None = None,
              batch_size: int | str = "auto", out_dir: str | Path | None = None, formats: Sequence[str] = (),
              overwrite: bool = False, smpl=None, sample_length: str | None = None,
@@ -311,7 +311,7 @@ class Pipeline:
             yield motion
 
     def generate(self, texts: str | Sequence[str], low: Low = None, *, n: int = 1, seconds: float | None = None,
-                 frames: int | None = None, steps: int | None = None, sampler: str = "ddim",
+                 frames: int | None = None, steps: int | None = None, sampler: str = "auto",
                  guidance: float | None = None, eta: float = 0.0, seed: int | None = None,
                  batch_size: int | str = "auto", sample_length: str | None = None,
                  precision: str = "auto") -> list[Motion]:  # fmt: skip

@@ -213,7 +213,7 @@ def sampled_frames(loaded: LoadedModel, frames: int, sample_length: str) -> int:
     return loaded.model.config.max_frames if check_sample_length(sample_length) == "max" else frames
 
 
-def sampling_options(loaded: LoadedModel, *, sampler: str = "ddim", steps: int | None = None,
+def sampling_options(loaded: LoadedModel, *, sampler: str = "auto", steps: int | None = None,
                      guidance: float | None = None, eta: float = 0.0, precision: str = "fp32",
                      device: str = "cpu", batch: int = 1) -> SamplingOptions:  # fmt: skip
     """:class:`SamplingOptions` with the model's defaults for what is not given.
@@ -227,6 +227,15 @@ def sampling_options(loaded: LoadedModel, *, sampler: str = "ddim", steps: int |
     from .diffusion.precision import resolve_precision
 
     original = recorded_sampling(loaded)
+    sampler = resolve_sampler(loaded, sampler)
+    if sampler == "lcm":
+        folded = float(loaded.config["consistency"].get("guidance", DEFAULT_GUIDANCE))
+        if guidance is not None and abs(guidance - folded) > 1e-9:
+            raise InvalidValueError(f"this distilled model has guidance {folded:g} built in; it cannot sample with "
+                                    f"{guidance:g} (omit --guidance, or sample its teacher)")  # fmt: skip
+        guidance = folded
+        if steps is None:
+            steps = int(loaded.config["consistency"].get("steps", 4))
     if steps is None:
         if sampler == "ddpm" and original.get("sampler") == "ddpm":
             steps = int(original.get("diffusion_steps", loaded.schedule.num_train_timesteps))
@@ -240,6 +249,26 @@ def sampling_options(loaded: LoadedModel, *, sampler: str = "ddim", steps: int |
                               precision=arithmetic)  # type: ignore[arg-type]  # fmt: skip
     check_steps(loaded, options.steps)
     return options
+
+
+SAMPLERS = ("auto", "ddim", "ddpm", "lcm")
+
+
+def resolve_sampler(loaded: LoadedModel, sampler: str) -> str:
+    """``auto``: ``lcm`` for a distilled (consistency) model, else ``ddim``. A distilled model samples only with
+    ``lcm``, and ``lcm`` needs one."""
+    if sampler not in SAMPLERS:
+        raise InvalidValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+    distilled = isinstance(loaded.config, dict) and isinstance(loaded.config.get("consistency"), dict)
+    if sampler == "auto":
+        return "lcm" if distilled else "ddim"
+    if distilled and sampler != "lcm":
+        raise InvalidValueError(f"{loaded.name} is a distilled (consistency) model: it samples with lcm, not "
+                                f"{sampler} (omit --sampler)")  # fmt: skip
+    if sampler == "lcm" and not distilled:
+        raise InvalidValueError(f"sampler lcm needs a distilled model (`motiongpt train --distill`); {loaded.name} "
+                                "is not one")  # fmt: skip
+    return sampler
 
 
 AUTO_BATCH = 16  # the largest batch `--batch-size auto` uses

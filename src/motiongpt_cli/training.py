@@ -247,6 +247,8 @@ def train(
         except MotionGPTError:
             raise MotionGPTError(f"{out_dir}: nothing to resume", hint="start without --resume") from None
         state_json, saved_cfg = _read_train_state_json(found)
+        if "distill" in state_json:
+            raise MotionGPTError(f"{out_dir} holds a distillation", hint="resume it with --distill TEACHER_DIR")
         # the whole run configuration comes from the checkpoint, not from flags; only the step budget may change
         run = run_config_from_dict(saved_cfg, f"{found}/{TRAIN_STATE_JSON}")
         start_step = int(state_json["step"])

@@ -48,7 +48,8 @@ def edit_cmd(
                                      "model's maximum."),  # fmt: skip
     steps: int | None = typer.Option(None, "--steps", parser=number(validation.STEPS),
                                      help="Denoising steps [default: as generate]."),  # fmt: skip
-    sampler: str = typer.Option("ddim", "--sampler", help="ddim | ddpm."),
+    sampler: str = typer.Option("auto", "--sampler", help="auto | ddim | ddpm | lcm (auto: lcm for a distilled "
+                                "model, else ddim)."),
     eta: float = typer.Option(0.0, "--eta", parser=number(validation.ETA), help="DDIM noise."),
     guidance: float | None = typer.Option(None, "--guidance", parser=number(validation.GUIDANCE),
                                           help="Classifier-free guidance scale [default: the model's, 2.5]."),

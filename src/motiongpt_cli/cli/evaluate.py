@@ -37,10 +37,12 @@ def evaluate_cmd(
     replications: int = typer.Option(20, "--replications", "-r", parser=number(validation.REPLICATIONS),
                                      help="Independent repetitions (95% CI)."),  # fmt: skip
     low_source: str = typer.Option("gt", "--low-source", help="gt | prompt | none: the low-level text used."),
-    sampler: str = typer.Option("ddim", "--sampler", help="ddim | ddpm (an imported model's own loop: all of its "
-                                "diffusion steps unless --steps)."),  # fmt: skip
+    sampler: str = typer.Option("auto", "--sampler", help="auto | ddim | ddpm | lcm (ddpm: an imported model's own "
+                                "loop, all of its diffusion steps unless --steps; auto: lcm for a distilled model, "
+                                "else ddim)."),  # fmt: skip
     steps: int | None = typer.Option(None, "--steps", parser=number(validation.STEPS),
-                                     help="Denoising steps [default: 50 for DDIM; the model's for DDPM]."),  # fmt: skip
+                                     help="Denoising steps [default: 50 for DDIM; 4 for lcm; the model's for "
+                                     "DDPM]."),  # fmt: skip
     eta: float = typer.Option(0.0, "--eta", parser=number(validation.ETA), help="DDIM noise."),
     precision: str = EVAL_PRECISION,
     guidance: float | None = typer.Option(None, "--guidance", parser=number(validation.GUIDANCE),

@@ -54,9 +54,10 @@ def generate_cmd(
     frames: int | None = typer.Option(None, "--frames", parser=number(validation.FRAMES),
                                       help="Length in frames at 20 fps."),  # fmt: skip
     steps: int | None = typer.Option(None, "--steps", parser=number(validation.STEPS),
-                                     help="Denoising steps [default: 50; ddpm on an imported model: all of its "
-                                     "diffusion steps, the original's loop]."),  # fmt: skip
-    sampler: str = typer.Option("ddim", "--sampler", help="ddim | ddpm."),
+                                     help="Denoising steps [default: 50; 4 for a distilled model; ddpm on an "
+                                     "imported model: all of its diffusion steps, the original's loop]."),  # fmt: skip
+    sampler: str = typer.Option("auto", "--sampler", help="auto | ddim | ddpm | lcm (auto: lcm for a distilled "
+                                "model, else ddim)."),
     eta: float = typer.Option(0.0, "--eta", parser=number(validation.ETA),
                               help="DDIM noise (0 = deterministic, 1 = DDPM-like)."),  # fmt: skip
     guidance: float | None = typer.Option(None, "--guidance", parser=number(validation.GUIDANCE),

@@ -88,5 +88,5 @@ def check_generation_usage(low: str | None, no_low: bool, seconds, frames, sampl
         raise typer.BadParameter("--low and --no-low exclude each other")
     if seconds is not None and frames is not None:
         raise typer.BadParameter("--seconds and --frames exclude each other")
-    if sampler not in ("ddim", "ddpm"):
-        raise typer.BadParameter("must be ddim or ddpm", param_hint="--sampler")
+    if sampler not in ("auto", "ddim", "ddpm", "lcm"):
+        raise typer.BadParameter("must be auto, ddim, ddpm or lcm", param_hint="--sampler")

@@ -116,7 +116,7 @@ def _proposals(pipe, highs: Sequence[str], n: int, seed: int) -> list[tuple[list
 
 # ----------------------------------------------------------------------------------------------- timelines
 def plan_timeline(pipe, timeline: Timeline, *, n: int = 1, use_low: bool = True, steps: int | None = None,
-                  sampler: str = "ddim", guidance: float | None = None, eta: float = 0.0, seed: int | None = None,
+                  sampler: str = "auto", guidance: float | None = None, eta: float = 0.0, seed: int | None = None,
                   batch_size: int | str = "auto", out_dir: str | Path | None = None, formats: Sequence[str] = (),
                   overwrite: bool = False, smpl=None, precision: str = "auto") -> TimelinePlan:  # fmt: skip
     """Check the timeline, the numbers and the outputs, propose the segments' missing low-level texts (one per
@@ -196,7 +196,7 @@ def load_edit_source(path: str | Path) -> tuple[np.ndarray, str]:
 def plan_edit(pipe, source: str | Path, text: str, low: str | None | bool = None, *, keep: str | None = None,
               prefix: str | None = None, suffix: str | None = None, body: str | None = None,
               seconds: float | None = None, frames: int | None = None, n: int = 1, steps: int | None = None,
-              sampler: str = "ddim", guidance: float | None = None, eta: float = 0.0, seed: int | None = None,
+              sampler: str = "auto", guidance: float | None = None, eta: float = 0.0, seed: int | None = None,
               transition: float = 0.5, out_dir: str | Path | None = None, formats: Sequence[str] = (),
               overwrite: bool = False, smpl=None, precision: str = "auto") -> EditPlan:  # fmt: skip
     """Check the edit (ranges, lengths, the input) and the outputs, propose low-level texts, decide seeds and files.

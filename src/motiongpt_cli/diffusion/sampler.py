@@ -8,10 +8,14 @@ dual model drops the low-level text in the conditional pass too.
 
 ``noise`` replays a given noise sequence in MDM's ``p_sample_loop`` order: ``x_T`` first, then one tensor per step,
 the last one included (MDM draws it at ``t = 0`` and multiplies it by 0; we never use it).
+
+``sampler="lcm"`` runs a consistency-distilled model (:mod:`motiongpt_cli.distill`): its guidance is folded into
+its weights, so each step is one conditional forward, wrapped in the consistency function's boundary scalings.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -22,7 +26,7 @@ from .. import validation
 from ..errors import InvalidValueError, MotionGPTError
 from .denoiser import MotionDenoiser
 from .precision import forward_context, model_for
-from .schedule import Generators, NoiseSchedule, SamplerName, make_scheduler, randn
+from .schedule import Generators, NoiseSchedule, SamplerName, consistency_scalings, make_scheduler, randn
 
 
 @dataclass
@@ -38,8 +42,8 @@ class SamplingOptions:
         self.steps = int(validation.STEPS.check("steps", self.steps))
         self.guidance = validation.GUIDANCE.check("guidance", self.guidance)
         self.eta = validation.ETA.check("eta", self.eta)
-        if self.sampler not in ("ddim", "ddpm"):
-            raise InvalidValueError(f"sampler must be ddim or ddpm, got {self.sampler!r}")
+        if self.sampler not in ("ddim", "ddpm", "lcm"):
+            raise InvalidValueError(f"sampler must be ddim, ddpm or lcm, got {self.sampler!r}")
         if self.guidance_passes not in ("batched", "separate"):
             raise InvalidValueError(f"guidance_passes must be batched or separate, got {self.guidance_passes!r}")
         if self.precision not in ("fp32", "bf16", "int8"):
@@ -72,7 +76,12 @@ def guided_x0(model: MotionDenoiser, x: torch.Tensor, t: int, high: torch.Tensor
               mask: torch.Tensor, low_keep: torch.Tensor, options: SamplingOptions) -> torch.Tensor:  # fmt: skip
     """The guided ``x0`` prediction for ``x (B, T, F)`` at timestep ``t``: conditional and unconditional passes
     (both texts dropped) as one doubled batch or two forwards, per ``options.guidance_passes``; the forwards run in
-    ``options.precision`` and the result is float32."""
+    ``options.precision`` and the result is float32. With ``options.sampler == "lcm"`` (a consistency model) it
+    is ``c_skip(t) x + c_out(t) F(x, t)`` from one conditional forward (guidance is in the weights)."""
+    if options.sampler == "lcm":
+        options = dataclasses.replace(options, guidance=1.0, sampler="ddim")
+        c_skip, c_out = consistency_scalings(torch.tensor(float(t)))
+        return float(c_skip) * x + float(c_out) * guided_x0(model, x, t, high, low, mask, low_keep, options)
     if options.precision != "fp32":
         model = model_for(model, options.precision)
         with forward_context(options.precision, x.device):

@@ -5,7 +5,9 @@ Notation (Ho et al. 2020; Song et al. 2021): ``alpha_bar_t`` is the cumulative p
 (``prediction_type="sample"``, as MDM). Tables are float64, computed once. Timesteps are 0-based:
 ``t = 0`` is the least noisy step, ``T - 1`` the noisiest.
 
-Both schedulers share one interface: ``set_timesteps(n)`` picks ``n`` evenly spaced steps out of ``T`` (respacing,
+A third, ``lcm``, samples a consistency-distilled model (:mod:`motiongpt_cli.distill`) in a few steps.
+
+All schedulers share one interface: ``set_timesteps(n)`` picks ``n`` evenly spaced steps out of ``T`` (respacing,
 so DDPM also runs with fewer steps), and ``step(x0_pred, t, x_t, generator)`` returns the sample at the next,
 less noisy step. Nothing about motion, joints or losses lives here.
 """
@@ -21,7 +23,7 @@ import torch
 from ..errors import MotionGPTError
 
 BetaSchedule = Literal["cosine", "linear"]
-SamplerName = Literal["ddim", "ddpm"]
+SamplerName = Literal["ddim", "ddpm", "lcm"]
 Generators = torch.Generator | list[torch.Generator] | None
 
 
@@ -165,9 +167,58 @@ class DDIMScheduler(_Scheduler):
         return out
 
 
+CONSISTENCY_GRID = 50  # a consistency model is trained and sampled on the timesteps of DDIM-50
+SIGMA_DATA = 0.5  # the boundary condition's data scale (Song et al. 2023, app. C; LCM's value)
+TIMESTEP_SCALING = 10.0  # LCM's: the boundary term is negligible from the grid's second timestep on
+
+
+def consistency_grid(num_train_timesteps: int, points: int = CONSISTENCY_GRID) -> list[int]:
+    """The timesteps a consistency model is distilled on, noisiest first, ending at 0: DDIM-``points``'s."""
+    points = min(points, num_train_timesteps)
+    return np.round(np.linspace(num_train_timesteps - 1, 0, points)).astype(int).tolist()
+
+
+def consistency_scalings(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(c_skip, c_out)`` of the consistency function ``f(x, t) = c_skip(t) x + c_out(t) F(x, t)`` (Song et al.
+    2023, eq. 7, with LCM's timestep scaling): ``c_skip(0) = 1`` and ``c_out(0) = 0``, so ``f(x, 0) = x``."""
+    scaled = t.double() * TIMESTEP_SCALING
+    c_skip = SIGMA_DATA**2 / (scaled**2 + SIGMA_DATA**2)
+    c_out = scaled / (scaled**2 + SIGMA_DATA**2).sqrt()
+    return c_skip.float(), c_out.float()
+
+
+class LCMScheduler(_Scheduler):
+    """Multistep consistency sampling (Song et al. 2023, alg. 1; LCM): at each timestep the model's output is the
+    clean motion; it is noised afresh to the next timestep, and the last step returns it. Timesteps are taken from
+    the distillation grid (:func:`consistency_grid`), evenly spaced over it, never ``t = 0`` (where ``f`` is the
+    identity)."""
+
+    def set_timesteps(self, num_inference_steps: int) -> list[int]:
+        grid = consistency_grid(self.schedule.num_train_timesteps)
+        if not 1 <= num_inference_steps < len(grid):
+            raise MotionGPTError(f"lcm takes 1 to {len(grid) - 1} steps, got {num_inference_steps}")
+        picks = np.round(np.linspace(0, len(grid) - 1, num_inference_steps + 1)[:-1]).astype(int)
+        steps = [grid[i] for i in picks]
+        self.timesteps = steps
+        self._prev = {t: (steps[i + 1] if i + 1 < len(steps) else -1) for i, t in enumerate(steps)}
+        return steps
+
+    def step(self, x0_pred: torch.Tensor, t: int, x_t: torch.Tensor, generator: Generators = None, *,
+             noise: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        prev = self.previous_timestep(t)
+        if prev < 0:
+            return x0_pred
+        if noise is None:
+            noise = randn(tuple(x_t.shape), generator, device=x_t.device, dtype=x_t.dtype)
+        abar = self.schedule.alpha_bar(prev)
+        return math.sqrt(abar) * x0_pred + math.sqrt(1 - abar) * noise
+
+
 def make_scheduler(name: SamplerName, schedule: NoiseSchedule, *, eta: float = 0.0) -> _Scheduler:
+    if name == "lcm":
+        return LCMScheduler(schedule)
     if name == "ddpm":
         return DDPMScheduler(schedule)
     if name == "ddim":
         return DDIMScheduler(schedule, eta=eta)
-    raise MotionGPTError(f"unknown sampler {name!r} (ddim or ddpm)")
+    raise MotionGPTError(f"unknown sampler {name!r} (ddim, ddpm or lcm)")

@@ -52,7 +52,7 @@ class EvalOptions:
     low_source: str = "gt"  # gt | prompt | none
     steps: int | None = None  # None: the model's default (50 DDIM; every diffusion step for an imported DDPM model)
     guidance: float | None = None  # None: the model's recorded scale (2.5)
-    sampler: str = "ddim"  # ddim | ddpm
+    sampler: str = "auto"  # auto | ddim | ddpm | lcm (auto: lcm for a distilled model, else ddim)
     eta: float = 0.0
     precision: str = "fp32"  # fp32 | bf16 | int8 | auto (resolved for the device)
     limit: int | None = None
@@ -68,8 +68,8 @@ class EvalOptions:
         if self.protocol not in PROTOCOLS:
             raise InvalidValueError(f"protocol must be {' or '.join(PROTOCOLS)}, got {self.protocol!r}")
         validation.REPLICATIONS.check("replications", self.replications)
-        if self.sampler not in ("ddim", "ddpm"):
-            raise InvalidValueError(f"sampler must be ddim or ddpm, got {self.sampler!r}")
+        if self.sampler not in ("auto", "ddim", "ddpm", "lcm"):
+            raise InvalidValueError(f"sampler must be auto, ddim, ddpm or lcm, got {self.sampler!r}")
         if self.steps is not None:
             validation.STEPS.check("steps", self.steps)
         if self.guidance is not None:
