@@ -258,12 +258,9 @@ def sample_windows(
     try:
         for i, t in enumerate(timesteps):
             x0 = torch.zeros(shape, device=device)
-            for length, group in groups.items():
-                rows = torch.tensor([s * K + w.text for s in range(samples) for w in group], device=device)
-                xs = torch.cat([x[:, w.start : w.end][:, None] for w in group], dim=1).reshape(-1, length, F)
-                mask = torch.ones(xs.shape[:2], dtype=torch.bool, device=device)
-                pred = guided_x0(model, xs, t, high[rows], None if low is None else low[rows], mask,
-                                 low_keep[rows], options).reshape(samples, len(group), length, F)  # fmt: skip
+            for group in groups.values():
+                pred = _group_x0(model, [x[:, w.start : w.end] for w in group], group, t, high, low, low_keep,
+                                 options, K)  # fmt: skip
                 for k, w in enumerate(group):
                     x0[:, w.start : w.end] += pred[:, k] * w.weight.to(device)[None, :, None]
             x0 = x0 / norm
@@ -275,6 +272,19 @@ def sample_windows(
     finally:
         model.train(was_training)
     return x if inpaint is None else inpaint.impose(x)
+
+
+def _group_x0(model, parts: list[torch.Tensor], group: list[Window], t: int, high, low, low_keep,
+              options: SamplingOptions, K: int) -> torch.Tensor:  # fmt: skip
+    """The guided ``x0`` of a group of equal-length windows in one forward: ``parts`` are their ``(samples, length,
+    F)`` inputs; the result is ``(samples, len(group), length, F)``."""
+    samples, length, F = parts[0].shape
+    device = parts[0].device
+    rows = torch.tensor([s * K + w.text for s in range(samples) for w in group], device=device)
+    xs = torch.stack(parts, dim=1).reshape(-1, length, F)
+    mask = torch.ones(xs.shape[:2], dtype=torch.bool, device=device)
+    pred = guided_x0(model, xs, t, high[rows], None if low is None else low[rows], mask, low_keep[rows], options)
+    return pred.reshape(samples, len(group), length, F)
 
 
 def _sample_apart(model, scheduler, timesteps, high, low, low_keep, windows, groups, norm, shape, options, generator,
@@ -289,12 +299,8 @@ def _sample_apart(model, scheduler, timesteps, high, low, low_keep, windows, gro
     try:
         for i, t in enumerate(timesteps):
             x0s: list[torch.Tensor | None] = [None] * len(windows)
-            for length, group in groups.items():
-                rows = torch.tensor([s * K + w.text for s in range(samples) for w in group], device=device)
-                xg = torch.stack([xs[index[id(w)]] for w in group], dim=1).reshape(-1, length, F)
-                mask = torch.ones(xg.shape[:2], dtype=torch.bool, device=device)
-                pred = guided_x0(model, xg, t, high[rows], None if low is None else low[rows], mask, low_keep[rows],
-                                 options).reshape(samples, len(group), length, F)  # fmt: skip
+            for group in groups.values():
+                pred = _group_x0(model, [xs[index[id(w)]] for w in group], group, t, high, low, low_keep, options, K)
                 for k, w in enumerate(group):
                     x0s[index[id(w)]] = pred[:, k]
             xs = [scheduler.step(x0, t, x, generator) for x0, x in zip(x0s, xs, strict=True)]
