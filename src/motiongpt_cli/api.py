@@ -143,20 +143,24 @@ class Pipeline:
         """Each text's length in frames from the model's length predictor (its median, clamped to the model's
         range), or None, with a warning unless ``warn`` is False, when the model has none (lengths then default to
         6 s)."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        predictor = self.length_predictor
+        if predictor is None or predictor.encoder != self.loaded.text.high_encoder:
+            if warn:
+                self._warn_no_length_predictor(stacklevel=4)
+            return None
+        frames = predictor.frames(self.encoders["high"].encode([t.strip() for t in texts]))
+        return [min(int(f), self.max_frames) for f in frames]
+
+    def _warn_no_length_predictor(self, stacklevel: int) -> None:
         import warnings
 
         from .errors import MotionGPTWarning
 
-        texts = [texts] if isinstance(texts, str) else list(texts)
         predictor = self.length_predictor
-        if predictor is None or predictor.encoder != self.loaded.text.high_encoder:
-            reason = "no length predictor" if predictor is None else f"a length predictor for {predictor.encoder}"
-            if warn:
-                warnings.warn(f"this model has {reason}; motions are 6 s long unless you give --seconds or --frames "
-                              f"(`motiongpt model fit-length` adds one)", MotionGPTWarning, stacklevel=3)  # fmt: skip
-            return None
-        frames = predictor.frames(self.encoders["high"].encode([t.strip() for t in texts]))
-        return [min(int(f), self.max_frames) for f in frames]
+        reason = "no length predictor" if predictor is None else f"a length predictor for {predictor.encoder}"
+        warnings.warn(f"this model has {reason}; motions are 6 s long unless you give --seconds or --frames "
+                      f"(`motiongpt model fit-length` adds one)", MotionGPTWarning, stacklevel=stacklevel)  # fmt: skip
 
     @property
     def encoders(self) -> dict:
@@ -286,9 +290,9 @@ class Pipeline:
         for job in jobs if predicted is not None else []:
             if job.frames is None:  # no duration from the LLM: the length predictor's
                 job.frames = predicted[job.text_index]
-        # no usable predictor: warn (predict_frames does) only when some motion has no LLM duration and gets 6 s
+        # no usable predictor: warn only when some motion has no LLM duration and gets 6 s
         if predicted is None and seconds is None and frames is None and any(job.frames is None for job in jobs):
-            self.predict_frames(highs)
+            self._warn_no_length_predictor(stacklevel=3)
         if out_dir is not None:
             assign_outputs(jobs, Path(out_dir), formats, overwrite=overwrite)
         return Plan(jobs, used_seed, length, sampling, batch_size, overwrite, smpl, sample_length)
