@@ -252,3 +252,30 @@ def test_cli_distill_generate_and_errors(teacher, tiny_corpus, tmp_path):
     r = runner.invoke(app, ["generate", "a person waves", "--model", str(teacher), "-n", "1", "--frames", "20",
                             "-o", str(tmp_path / "g3"), "--sampler", "lcm"])  # fmt: skip
     assert r.exit_code != 0 and "needs a distilled model" in r.output
+
+
+def test_embedded_student_is_picked_for_few_steps(teacher, student, tmp_path, monkeypatch):
+    """A student shipped in assets/default/lcm serves --sampler lcm and --sampler auto with at most 4 steps."""
+    import shutil
+    import warnings
+
+    from motiongpt_cli import paths
+    from motiongpt_cli.generation import resolve_index
+
+    embedded = tmp_path / "default"
+    shutil.copytree(teacher, embedded)
+    for name in ("config.json", "model.safetensors", "normalization.safetensors", "length.safetensors"):
+        if (student / name).is_file():
+            (embedded / "lcm").mkdir(exist_ok=True)
+            shutil.copy(student / name, embedded / "lcm" / name)
+    monkeypatch.setattr(paths, "EMBEDDED_DIR", embedded)
+    assert paths.default_model_dir() == embedded
+    assert paths.default_model_dir("auto", 10) == embedded and paths.default_model_dir("ddim", 4) == embedded
+    assert paths.default_model_dir("lcm") == embedded / "lcm" == paths.default_model_dir("auto", 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the student shares the embedded index without a warning
+        assert resolve_index(embedded / "lcm", None) == embedded / "index.npz"
+    with pytest.warns(UserWarning, match="no retrieval index of its own"):
+        resolve_index(tmp_path, None)
+    shutil.rmtree(embedded / "lcm")  # without a shipped student, lcm needs --model
+    assert paths.default_model_dir("lcm") == embedded

@@ -100,9 +100,10 @@ class Pipeline:
 
     @classmethod
     def from_pretrained(cls, model: str | Path | None = None, *, device: str = "auto", index: str | Path | None = None,
-                        prompt=None, cache_dir: str | Path | None = None,
-                        env: Mapping[str, str] | None = None) -> Pipeline:  # fmt: skip
-        """Load a model directory (or a training run folder); None is the embedded default model.
+                        prompt=None, cache_dir: str | Path | None = None, env: Mapping[str, str] | None = None,
+                        sampler: str = "auto", steps: int | None = None) -> Pipeline:  # fmt: skip
+        """Load a model directory (or a training run folder); None is the embedded default model, or its distilled
+        few-step student when one is shipped and ``sampler="lcm"``, or ``sampler="auto"`` with ``steps <= 4``.
 
         ``index``: the retrieval index for proposed low-level texts [default: the model's own, else the embedded
         one with a warning]; ``prompt``: a :class:`~motiongpt_cli.text.prompting.PromptConfig` (backend, LLM, ...);
@@ -112,7 +113,7 @@ class Pipeline:
         from .paths import default_model_dir, resolve_device
 
         resolved = resolve_device(device)
-        loaded = load_model(Path(model) if model is not None else default_model_dir(), device=resolved)
+        loaded = load_model(Path(model) if model is not None else default_model_dir(sampler, steps), device=resolved)
         cache = Path(cache_dir) if cache_dir is not None else default_cache_dir(env)
         return cls(loaded, device=resolved, index=None if index is None else Path(index), prompt=prompt,
                    cache_dir=cache, env=env)  # fmt: skip

@@ -36,7 +36,7 @@ from .motion.features import features_to_joints
 from .motion.io import MotionRecord, slugify
 from .motion.outputs import suffix_of
 from .motion.skeleton import FPS
-from .paths import INDEX_FILE, embedded_asset
+from .paths import INDEX_FILE, embedded_asset, is_embedded
 from .text.conditioning import concat_text
 
 MIN_FRAMES = 40  # HumanML3D (and our datasets) drop clips shorter than 2 s
@@ -105,7 +105,7 @@ def resolve_index(model_dir: Path, index: Path | None) -> Path | None:
     if own.is_file():
         return own
     embedded = embedded_asset(INDEX_FILE)
-    if embedded is not None:
+    if embedded is not None and not is_embedded(model_dir):
         warnings.warn(f"the model {model_dir} has no retrieval index of its own; proposing low-level texts from the "
                       f"embedded one ({embedded}); pass --index to choose another", MotionGPTWarning,
                       stacklevel=2)  # fmt: skip

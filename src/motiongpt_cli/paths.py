@@ -20,12 +20,29 @@ def embedded_asset(name: str) -> Path | None:
     return path if path.exists() else None
 
 
-def default_model_dir() -> Path:
+STUDENT_DIR = "lcm"  # the embedded model's distilled few-step student (motiongpt train --distill), beside it
+FEW_STEPS = 4  # --sampler auto with at most this many --steps picks the embedded student
+
+
+def default_model_dir(sampler: str = "auto", steps: int | None = None) -> Path:
+    """The embedded default model, or its distilled student (``assets/default/lcm``) for ``sampler="lcm"``, or for
+    ``sampler="auto"`` with at most 4 ``steps``, when this installation ships one."""
     path = embedded_asset("config.json")
     if path is None:
         raise MotionGPTError("no model given and this installation has no embedded default model",
                              hint="train one with `motiongpt train` and pass --model RUN_DIR")  # fmt: skip
+    student = embedded_asset(f"{STUDENT_DIR}/config.json")
+    if student is not None and (sampler == "lcm" or (sampler == "auto" and steps is not None and steps <= FEW_STEPS)):
+        return student.parent
     return path.parent
+
+
+def is_embedded(model_dir: Path) -> bool:
+    """Whether ``model_dir`` is the embedded model or its student (which share the embedded index)."""
+    try:
+        return Path(model_dir).resolve().is_relative_to(EMBEDDED_DIR)
+    except OSError:
+        return False
 
 
 def default_index_path() -> Path:

@@ -83,7 +83,8 @@ def edit_cmd(
     fmts = validate_formats(formats.split(",") if formats else state.settings["export.formats"])
     smpl = smpl_options(smpl_layout, up, smpl_fps, smpl_model, fit_shape)
     prompt = PromptConfig.from_settings(state.settings)
-    pipe = Pipeline.from_pretrained(model, device=device_of(state), index=index, prompt=prompt, cache_dir=cache_dir())
+    pipe = Pipeline.from_pretrained(model, device=device_of(state), index=index, prompt=prompt, cache_dir=cache_dir(),
+                                    sampler=sampler, steps=steps)  # fmt: skip
     plan = pipe.plan_edit(source, text, False if no_low else low, keep=keep, prefix=prefix, suffix=suffix, body=body,
                           seconds=seconds, frames=frames, n=n, steps=steps, sampler=sampler, guidance=guidance,
                           eta=eta, seed=seed, transition=transition, out_dir=out, formats=fmts, overwrite=overwrite,

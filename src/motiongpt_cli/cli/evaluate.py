@@ -93,7 +93,8 @@ def evaluate_cmd(
     pipe = None
     if not real_only:
         prompt = PromptConfig.from_settings(state.settings, backend=backend, base_url=base_url, model=llm_model)
-        pipe = Pipeline.from_pretrained(model, device=device, index=index, prompt=prompt, cache_dir=cache_dir())
+        pipe = Pipeline.from_pretrained(model, device=device, index=index, prompt=prompt, cache_dir=cache_dir(),
+                                        sampler=sampler, steps=steps)  # fmt: skip
     progress = None
     if show_progress(state):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn

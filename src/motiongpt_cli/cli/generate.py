@@ -137,7 +137,8 @@ def generate_cmd(
     smpl = smpl_options(smpl_layout, up, smpl_fps, smpl_model, fit_shape)
     lows = False if no_low else ([low] * len(pairs) if low is not None else [lo for _, lo in pairs])
     prompt = PromptConfig.from_settings(state.settings, backend=backend, base_url=base_url, model=llm_model)
-    pipe = Pipeline.from_pretrained(model, device=device_of(state), index=index, prompt=prompt, cache_dir=cache_dir())
+    pipe = Pipeline.from_pretrained(model, device=device_of(state), index=index, prompt=prompt, cache_dir=cache_dir(),
+                                    sampler=sampler, steps=steps)  # fmt: skip
     options = dict(n=n, steps=steps, sampler=sampler, guidance=guidance, eta=eta, seed=seed, batch_size=batch_size,
                    out_dir=out, formats=fmts, overwrite=overwrite, smpl=smpl, precision=precision)  # fmt: skip
     if timeline:
