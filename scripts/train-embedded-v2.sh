@@ -41,7 +41,8 @@ step = json.load(open(f"{run}/model/train_state.json"))["step"]
 rows = [line for line in open(f"{run}/metrics.jsonl") if line.strip() and json.loads(line)["step"] <= step]
 open(f"{keep}/metrics.jsonl", "w").writelines(rows)
 PY
-    cp "$keep"/curve*.jsonl "$keep.tmp/" 2>/dev/null || true  # the FID-vs-steps curves are kept
+    # everything else kept beside the model (the FID-vs-steps curve, benchmark results) stays
+    find "$keep" -maxdepth 1 -type f ! -name metrics.jsonl -exec cp {} "$keep.tmp/" \;
     rm -rf "$keep" && mv "$keep.tmp" "$keep"
     python -c "import json; print('saved step', json.load(open('$keep/model/train_state.json'))['step'])"
     ;;
