@@ -51,8 +51,10 @@ from .training import (
     _read_train_state_json,
     _step_seed,
     _update_ema,
+    load_batch,
     lr_at,
     records_fingerprint,
+    train_state,
 )
 
 CONSISTENCY_KEY = "consistency"  # config.json entry of a distilled model
@@ -262,16 +264,8 @@ def distill(
         n = torch.randint(0, len(grid) - 1, (B,), generator=g)
         noise = torch.randn((B, dataset.max_frames, run.model.feature_dim), generator=g)
         low_keep = torch.rand(B, generator=g) >= cfg.low_dropout
-        items = []
-        for epoch, index in _global_batch(len(dataset), B, step, cfg.seed):
-            dataset.set_epoch(epoch)
-            items.append(dataset[index])
-        x0 = torch.stack([it["motion"] for it in items]).to(device)
-        mask = torch.stack([it["mask"] for it in items]).to(device)
-        frames = int(mask.sum(1).max())
-        x0, mask = x0[:, :frames], mask[:, :frames]
-        high, low = tables.lookup([it["high"] for it in items], [it["low"] for it in items])
-        high, low = high.to(device), None if low is None else low.to(device)
+        x0, mask, high, low = load_batch(dataset, tables, _global_batch(len(dataset), B, step, cfg.seed), device)
+        frames = x0.shape[1]
         low_keep = low_keep.to(device)
         t, s = grid[n].to(device), grid[n + 1].to(device)
         x_t = schedule.add_noise(x0, noise[:, :frames].to(device), t)
@@ -320,16 +314,8 @@ def _save_student(model_dir: Path, teacher: LoadedModel, student, optimizer, ema
     config["training"] = {"steps": step, "final_loss": round(losses.get("total", math.nan), 6)}
     config[CONSISTENCY_KEY] = {"teacher": teacher.name, "teacher_sha256": state_extra["teacher_sha256"],
                                "guidance": cfg.guidance, "grid": CONSISTENCY_GRID, "steps": DEFAULT_LCM_STEPS}
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in student.state_dict().items()}
-    opt = optimizer.state_dict()
-    for pid, st in opt["state"].items():
-        for name, value in st.items():
-            if torch.is_tensor(value) and value.dim() > 0:
-                tensors[f"optim.{pid}.{name}"] = value.detach().cpu().contiguous()
-    scalars = {str(pid): {n: float(v) for n, v in st.items() if not (torch.is_tensor(v) and v.dim() > 0)}
-               for pid, st in opt["state"].items()}  # fmt: skip
-    state_json = {"step": step, "wall_seconds": round(wall, 2), "optimizer_scalars": scalars,
-                  "param_groups": opt["param_groups"], "run": run.to_dict(), "distill": state_extra}  # fmt: skip
+    tensors, state_json = train_state(student, optimizer, step, wall, run)
+    state_json["distill"] = state_extra
     write_model_dir(model_dir, config, ema, np.asarray(teacher.mean), np.asarray(teacher.std),
                     extra_files={**extra_files, TRAIN_STATE: save_bytes(tensors),
                                  TRAIN_STATE_JSON: json.dumps(state_json, indent=1).encode()})  # fmt: skip

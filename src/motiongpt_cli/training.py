@@ -312,18 +312,8 @@ def train(
         noise = torch.randn((B, dataset.max_frames, run.model.feature_dim), generator=g)
         keep = torch.rand((B, 2), generator=g) >= run.model.cond_dropout  # independent per text, per sample
         lo, hi = dist.rank * local_batch, (dist.rank + 1) * local_batch
-        items = []
-        for epoch, index in picks[lo:hi]:
-            dataset.set_epoch(epoch)
-            items.append(dataset[index])
-        x0 = torch.stack([it["motion"] for it in items]).to(device)
-        mask = torch.stack([it["mask"] for it in items]).to(device)
-        # crop the batch to its longest clip: padding is masked anyway and attention is quadratic in length
-        frames = int(mask.sum(1).max())
-        x0, mask = x0[:, :frames], mask[:, :frames]
-        high, low = tables.lookup([it["high"] for it in items], [it["low"] for it in items])
-        high = high.to(device)
-        low = low.to(device) if low is not None else None
+        x0, mask, high, low = load_batch(dataset, tables, picks[lo:hi], device)
+        frames = x0.shape[1]
         t_local = t[lo:hi].to(device)
         x_t = schedule.add_noise(x0, noise[lo:hi, :frames].to(device), t_local)
         for group in optimizer.param_groups:
@@ -418,23 +408,42 @@ def _save(model_dir, run, schedule, model, optimizer, ema, dataset, fingerprint,
         run.model, schedule, run.text, data={"fingerprint": fingerprint, "clips": len(dataset)},
         training={"steps": step, "final_loss": round(losses.get("total", math.nan), 6)}, **entries,
     )  # fmt: skip
+    tensors, state_json = train_state(model, optimizer, step, wall, run)
+    write_model_dir(
+        model_dir, config, ema, dataset.mean, dataset.std,
+        extra_files={TRAIN_STATE: save_bytes(tensors), TRAIN_STATE_JSON: json.dumps(state_json, indent=1).encode(),
+                     **files},
+    )  # fmt: skip
+
+
+def load_batch(dataset, tables: TextTables, picks: list[tuple[int, int]], device: str):
+    """``(x0, mask, high, low)`` of the ``(epoch, index)`` picks, cropped to the longest clip (padding is masked
+    anyway and attention is quadratic in length), with their text embeddings, on ``device``."""
+    items = []
+    for epoch, index in picks:
+        dataset.set_epoch(epoch)
+        items.append(dataset[index])
+    x0 = torch.stack([it["motion"] for it in items]).to(device)
+    mask = torch.stack([it["mask"] for it in items]).to(device)
+    frames = int(mask.sum(1).max())
+    high, low = tables.lookup([it["high"] for it in items], [it["low"] for it in items])
+    return x0[:, :frames], mask[:, :frames], high.to(device), None if low is None else low.to(device)
+
+
+def train_state(model, optimizer, step: int, wall: float, run: RunConfig) -> tuple[dict[str, torch.Tensor], dict]:
+    """What resumes a run exactly: ``(tensors, state_json)``, the raw weights and optimizer moments for
+    ``train_state.safetensors`` and the step, wall time, optimizer scalars and run config for ``train_state.json``."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     opt = optimizer.state_dict()
     for pid, st in opt["state"].items():
         for name, value in st.items():
             if torch.is_tensor(value) and value.dim() > 0:
                 tensors[f"optim.{pid}.{name}"] = value.detach().cpu().contiguous()
-    scalars = {
-        str(pid): {n: float(v) for n, v in st.items() if not (torch.is_tensor(v) and v.dim() > 0)}
-        for pid, st in opt["state"].items()
-    }
+    scalars = {str(pid): {n: float(v) for n, v in st.items() if not (torch.is_tensor(v) and v.dim() > 0)}
+               for pid, st in opt["state"].items()}  # fmt: skip
     state_json = {"step": step, "wall_seconds": round(wall, 2), "optimizer_scalars": scalars,
                   "param_groups": opt["param_groups"], "run": run.to_dict()}  # fmt: skip
-    write_model_dir(
-        model_dir, config, ema, dataset.mean, dataset.std,
-        extra_files={TRAIN_STATE: save_bytes(tensors), TRAIN_STATE_JSON: json.dumps(state_json, indent=1).encode(),
-                     **files},
-    )  # fmt: skip
+    return tensors, state_json
 
 
 def _read_train_state_json(model_dir: Path) -> tuple[dict, dict]:
