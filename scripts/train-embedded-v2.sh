@@ -4,6 +4,8 @@
 # is copied into a work folder, continued exactly with --resume, and copied back with `save`.
 #   scripts/train-embedded-v2.sh run [STEPS]   # synthesise the corpus if needed, then train or resume (background it)
 #   scripts/train-embedded-v2.sh save          # copy the latest checkpoint back into training/embedded-v2/
+#   scripts/train-embedded-v2.sh ship [DIR]    # make DIR (default: the committed checkpoint) the embedded default:
+#                                              # its weights, the index of the corpus and evaluator-v2 into assets/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -46,5 +48,21 @@ PY
     rm -rf "$keep" && mv "$keep.tmp" "$keep"
     python -c "import json; print('saved step', json.load(open('$keep/model/train_state.json'))['step'])"
     ;;
-  *) echo "usage: $0 run [STEPS] | save" >&2; exit 2 ;;
+  ship)
+    src="${2:-$keep/model}"
+    assets="$repo/src/motiongpt_cli/assets/default"
+    new="$assets.new" && rm -rf "$new" && mkdir -p "$new"
+    cp "$src"/{model.safetensors,normalization.safetensors,length.safetensors} "$new/"
+    python - "$src/config.json" "$new/config.json" <<'PY'
+import json, sys
+config = json.load(open(sys.argv[1]))
+config["name"] = "motiongpt-default-synthetic"
+open(sys.argv[2], "w").write(json.dumps(config, indent=2, sort_keys=True) + "\n")
+PY
+    motiongpt --quiet index build "$work/synth-v2.jsonl" -o "$new/index.npz" --overwrite >/dev/null
+    cp -r "$repo/training/evaluator-v2" "$new/evaluator"
+    rm -rf "$assets" && mv "$new" "$assets"
+    python -c "import json; c = json.load(open('$src/train_state.json')) if __import__('os').path.exists('$src/train_state.json') else {}; print('shipped', '$src', 'step', c.get('step', '?'))"
+    ;;
+  *) echo "usage: $0 run [STEPS] | save | ship [DIR]" >&2; exit 2 ;;
 esac

@@ -110,6 +110,7 @@ def test_other_pipelines_are_not_taken_for_minilm(tmp_path):
 def test_a_warm_process_never_imports_transformers(exported):
     code = ("import sys; from pathlib import Path; from motiongpt_cli.text.encoders import MiniLMEncoder, _minilm_path;"
             f"e = MiniLMEncoder('minilm', _minilm_path(), onnx_cache=Path({str(exported)!r})); e.encode(['hi there']);"
-            "print(e.runtime, sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))")
+            "heavy = ('torch', 'transformers', 'sentence_transformers');"
+            "print(e.runtime, sorted(m for m in heavy if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["onnx", "[]"]

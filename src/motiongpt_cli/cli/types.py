@@ -66,8 +66,8 @@ def _precision(value: str) -> str:
 
 # the denoiser's arithmetic, for generate and edit (auto) and evaluate (fp32: metrics comparable across machines)
 PRECISION = typer.Option("auto", "--precision", callback=_precision, help="auto | fp32 | bf16 | int8: the "
-                         "denoiser's arithmetic (auto: bf16 on CPUs with AMX for MDM-size models or batches of "
-                         "16, else fp32).")  # fmt: skip
+                         "denoiser's arithmetic (auto: bf16 on CPUs with AVX-512 BF16, and on CPUs with AMX for "
+                         "MDM-size models or batches of 16; else fp32).")  # fmt: skip
 EVAL_PRECISION = typer.Option("fp32", "--precision", callback=_precision, help="fp32 | bf16 | int8 | auto: the "
                               "denoiser's arithmetic.")  # fmt: skip
 

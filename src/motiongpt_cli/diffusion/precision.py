@@ -4,12 +4,14 @@
 ``benchmarks/bench_precision.py`` measured to be faster there while keeping the embedded model's FID within the 95%
 interval of fp32 (docs/generate.md):
 
-- a CPU with native bf16 matrix units (AMX-BF16), for a denoiser at least MDM's width (512) or a batch of at least
-  16 motions: ``bf16``. Measured per 196-frame motion against fp32 at batch 1: 2.8x at MDM size (batch 1), 2.5x at
-  the embedded model's size at batch 16 (fp32 itself gains nothing from batching on a CPU);
-- everything else: ``fp32``. At the embedded width and batch 1 bf16 was slower than fp32 (0.77x: the matrices are
-  too small for the tiles to pay for the casts) and int8 no faster; AVX2-only and AVX-512-BF16 CPUs, CUDA and MPS
-  have not been measured.
+- a CPU with AMX-BF16 tiles (Intel Sapphire Rapids and later), for a denoiser at least MDM's width (512) or a batch
+  of at least 16 motions: ``bf16``. Measured per 196-frame motion against fp32 at batch 1: 2.8x at MDM size, and at
+  the embedded model's size 2.5x at batch 16, but 0.77x at batch 1 (the matrices are too small for the tiles to pay
+  for the casts);
+- a CPU with AVX-512 BF16 instructions and no AMX (AMD Zen 4, Intel Cooper Lake): ``bf16`` at every width and
+  batch. Measured on an AMD EPYC at batch 1: 1.52x at the embedded size, 2.2x at MDM size (int8: 1.07x and 1.49x);
+  at batch 16, 2.2x at the embedded size;
+- everything else: ``fp32``. AVX2-only CPUs, CUDA and MPS have not been measured; int8 was never the fastest.
 
 bf16 runs the forward under :func:`torch.autocast` and returns float32, so the scheduler's arithmetic stays fp32.
 int8 is PyTorch's dynamic quantisation (CPU only): weights of every ``nn.Linear`` stored as int8, activations
@@ -47,14 +49,17 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
-def native_bf16_cpu(flags: frozenset[str] | None = None) -> bool:
-    """Whether the CPU multiplies bf16 matrices in hardware: AMX-BF16 tiles (Sapphire Rapids and later)."""
+def native_bf16_cpu(flags: frozenset[str] | None = None) -> str | None:
+    """How the CPU multiplies bf16 matrices in hardware: ``"amx"`` (AMX-BF16 tiles), ``"avx512"`` (AVX-512 BF16 dot
+    products, no AMX) or None."""
     flags = cpu_flags() if flags is None else flags
-    return "amx_bf16" in flags
+    if "amx_bf16" in flags:
+        return "amx"
+    return "avx512" if "avx512_bf16" in flags else None
 
 
-BF16_MIN_WIDTH = 512  # measured: bf16 pays at MDM's width at batch 1, not at the embedded model's 256
-BF16_MIN_BATCH = 16  # measured: at the embedded width bf16 pays at batch 16 (2.8x over its batch 1)
+BF16_MIN_WIDTH = 512  # measured on AMX: bf16 pays at MDM's width at batch 1, not at the embedded model's 256
+BF16_MIN_BATCH = 16  # measured on AMX: at the embedded width bf16 pays at batch 16 (2.8x over its batch 1)
 
 
 def resolve_precision(requested: str, device: str | torch.device = "cpu", flags: frozenset[str] | None = None,
@@ -69,8 +74,11 @@ def resolve_precision(requested: str, device: str | torch.device = "cpu", flags:
                                 hint="use --precision bf16 or fp32 on a GPU")  # fmt: skip
     if requested != "auto":
         return requested
+    native = native_bf16_cpu(flags) if kind == "cpu" else None
+    if native == "avx512":
+        return "bf16"
     wide = width is None or width >= BF16_MIN_WIDTH or (batch is not None and batch >= BF16_MIN_BATCH)
-    return "bf16" if kind == "cpu" and native_bf16_cpu(flags) and wide else "fp32"
+    return "bf16" if native == "amx" and wide else "fp32"
 
 
 @contextlib.contextmanager
