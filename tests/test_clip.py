@@ -179,7 +179,9 @@ def test_features_equal_open_clip_and_the_openai_recipe(tower, model_dir, contex
     print(f"ctx{context} {precision}: max abs vs open_clip {measured['open_clip']:.3g}, vs recipe "
           f"{measured['recipe']:.3g}, |f| max {np.abs(reference).max():.3g}")  # fmt: skip
     if precision == "fp32":
-        assert measured["open_clip"] <= 1e-6
+        # the same arithmetic, but BLAS picks its kernels per CPU and shape: measured within 1e-6 on an Intel Xeon,
+        # 2.6e-6 on an AMD EPYC (AVX-512) with features up to 3.3 in size, i.e. a few float32 steps
+        assert measured["open_clip"] <= 2e-6 * max(1.0, float(np.abs(reference).max()))
         np.testing.assert_allclose(ours, recipe, atol=1e-5, rtol=0)  # another attention kernel: not bitwise
     else:  # fp16 features are ~3.5 in size here, where one fp16 step is 2e-3: compare relative to the row norm
         assert rel_l2(ours, reference) <= 1e-3, measured  # measured: bitwise equal
