@@ -62,7 +62,7 @@ PY
     motiongpt --quiet index build "$work/synth-v2.jsonl" -o "$new/index.npz" --overwrite >/dev/null
     cp -r "$repo/training/evaluator-v2" "$new/evaluator"
     rm -rf "$assets" && mv "$new" "$assets"
-    python -c "import json; c = json.load(open('$src/train_state.json')) if __import__('os').path.exists('$src/train_state.json') else {}; print('shipped', '$src', 'step', c.get('step', '?'))"
+    python -c "import json; print('shipped $src at step', json.load(open('$assets/config.json'))['training']['steps'])"
     ;;
   *) echo "usage: $0 run [STEPS] | save | ship [DIR]" >&2; exit 2 ;;
 esac

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import zlib
 
 import numpy as np
 import pytest
@@ -168,7 +169,10 @@ def test_the_embedded_default_model_ships_and_generates(tmp_path, monkeypatch):
     names = {p.name for p in EMBEDDED.iterdir()}
     assert names == {"config.json", "model.safetensors", "normalization.safetensors", "index.npz", "length.safetensors",
                      "evaluator"}
-    assert sum(p.stat().st_size for p in EMBEDDED.rglob("*") if p.is_file()) < 30e6
+    # the wheel stores the files deflated: what counts is that compressed size (issue 16: the wheel under 40 MB);
+    # measured 27.3 MB for the whole wheel with the 44-action model, index and evaluator
+    deflated = sum(len(zlib.compress(p.read_bytes(), 6)) for p in EMBEDDED.rglob("*") if p.is_file())
+    assert deflated < 36e6, deflated
     assert {p.name for p in (EMBEDDED / "evaluator").iterdir()} == {"config.json", "model.safetensors",
                                                                    "normalization.safetensors"}
     config = json.loads((EMBEDDED / "config.json").read_text())
