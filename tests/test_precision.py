@@ -101,12 +101,14 @@ def test_cli_precision(tmp_path, monkeypatch):
         assert r.exit_code == 0, r.output
         manifests[precision] = json.loads(r.stdout.splitlines()[-1])
     assert manifests["int8"]["precision"] == "int8" and manifests["fp32"]["precision"] == "fp32"
-    assert manifests["auto"]["precision"] == "fp32"  # one 256-wide motion per forward: fp32 on every CPU
+    # one 256-wide motion per forward: bf16 on AVX-512 BF16 CPUs without AMX, fp32 on every other CPU
+    assert manifests["auto"]["precision"] == resolve_precision("auto", "cpu", width=256, batch=1)
+    assert manifests["auto"]["precision"] == ("bf16" if native_bf16_cpu() == "avx512" else "fp32")
     from motiongpt_cli.api import load_pipeline
 
     pipe = load_pipeline(device="cpu")
     plan = pipe.plan("a person waves", "wave", n=16, frames=40, steps=2, seed=0)
-    assert plan.sampling.precision == resolve_precision("auto", "cpu", width=256, batch=16)  # bf16 where AMX
+    assert plan.sampling.precision == resolve_precision("auto", "cpu", width=256, batch=16)  # bf16 where AMX or AVX-512 BF16
     bad = runner.invoke(app, [*base, "--precision", "fp16"])
     assert bad.exit_code == 2 and "must be one of auto, fp32, bf16, int8" in bad.stderr
     assert "Traceback" not in bad.output
@@ -124,7 +126,7 @@ def test_batch_size_auto_follows_the_measured_rule():
         assert batch_and_sampling(loaded, "auto", 3, precision=precision)[0] == 3
     batch, sampling = batch_and_sampling(loaded, "auto", 40, precision="auto")
     assert sampling.precision == resolve_precision("auto", "cpu", width=256, batch=16)
-    assert batch == (16 if sampling.precision == "bf16" else 1)  # bf16 where AMX, then batched
+    assert batch == (16 if sampling.precision == "bf16" else 1)  # bf16 where AMX or AVX-512 BF16, then batched
     assert batch_and_sampling(loaded, 8, 40, precision="fp32")[0] == 8
     with pytest.raises(InvalidValueError, match="batch_size must be a number or 'auto'"):
         batch_and_sampling(loaded, "many", 4)

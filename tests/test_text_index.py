@@ -157,8 +157,12 @@ def test_an_index_without_durations_still_loads(tmp_path):
     from motiongpt_cli.paths import embedded_asset
 
     shipped = embedded_asset("index.npz")
-    if shipped is not None:  # the embedded model's index predates durations and must keep working
-        assert load_index(shipped).seconds is None
+    if shipped is not None:  # the embedded model's index is built with durations and its low texts' embeddings
+        index = load_index(shipped)
+        assert index.seconds is not None and len(index.seconds) == len(index.high)
+        assert 1.9 <= float(index.seconds.min()) and float(index.seconds.max()) <= 10.0  # the corpus's clip lengths
+        assert float(np.ptp(index.seconds)) > 5.0  # real per-clip durations, not one constant
+        assert index.low_embeddings is not None and len(index.low_embeddings) == len(index.low_texts)
     bad = RetrievalIndex(np.eye(3, dtype=np.float32), ["a", "b", "c"], ["x", "y", "z"], "minilm",
                          seconds=np.array([1.0, 2.0], dtype=np.float32))  # fmt: skip
     with pytest.raises(RetrievalIndexError, match="durations"):
