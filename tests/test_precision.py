@@ -108,7 +108,7 @@ def test_cli_precision(tmp_path, monkeypatch):
 
     pipe = load_pipeline(device="cpu")
     plan = pipe.plan("a person waves", "wave", n=16, frames=40, steps=2, seed=0)
-    assert plan.sampling.precision == resolve_precision("auto", "cpu", width=256, batch=16)  # bf16 where AMX or AVX-512 BF16
+    assert plan.sampling.precision == resolve_precision("auto", "cpu", width=256, batch=16)  # bf16 on AMX, AVX-512 BF16
     bad = runner.invoke(app, [*base, "--precision", "fp16"])
     assert bad.exit_code == 2 and "must be one of auto, fp32, bf16, int8" in bad.stderr
     assert "Traceback" not in bad.output
