@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import MotionGPTWarning
+
 EXPORT_TOLERANCE = 1e-5
 PROBE_TEXTS = ("a person waves", "wave right hand", "a man walks forward, turns around and sits down on a chair",
                "")  # fmt: skip
@@ -153,12 +155,12 @@ def load_onnx_minilm(folder: Path, cache: Path, digests=None) -> OnnxMiniLM | No
             export_minilm(folder, target, max_seq_length)
         except Exception as exc:  # any exporter failure only means: use sentence-transformers
             warnings.warn(f"MiniLM ONNX export failed ({type(exc).__name__}: {str(exc)[:200]}); "
-                          "using sentence-transformers", stacklevel=2)  # fmt: skip
+                          "using sentence-transformers", MotionGPTWarning, stacklevel=2)  # fmt: skip
             return None
     try:
         return OnnxMiniLM(folder, target, max_seq_length)
     except Exception as exc:  # a truncated or foreign file in the cache: export again next time
         target.unlink(missing_ok=True)
         warnings.warn(f"MiniLM ONNX file {target} could not be loaded ({type(exc).__name__}); "
-                      "using sentence-transformers", stacklevel=2)  # fmt: skip
+                      "using sentence-transformers", MotionGPTWarning, stacklevel=2)  # fmt: skip
         return None
