@@ -151,34 +151,6 @@ class SentenceTransformerEncoder(TextEncoder):
         )
 
 
-class MiniLMEncoder(SentenceTransformerEncoder):
-    """The default ``minilm``: the packaged all-MiniLM-L6-v2 through ONNX Runtime (:mod:`.minilm_onnx`; exported
-    once into ``onnx_cache``, a cache folder), else through sentence-transformers. Both give the same rows to ~1e-7;
-    ``runtime`` says which one loaded (``onnx`` or ``sentence-transformers``)."""
-
-    def __init__(self, name: str, path: str, *, device: str = "cpu", onnx_cache: Path | None = None) -> None:
-        super().__init__(name, path, device=device)
-        self.onnx_cache = onnx_cache
-        self.onnx = None
-        self.runtime: str | None = None
-
-    def _load(self) -> int:
-        if self.device == "cpu" and self.onnx_cache is not None:
-            from .minilm_onnx import load_onnx_minilm
-
-            self.onnx = load_onnx_minilm(Path(self.path_or_name), Path(self.onnx_cache), self.cache)
-            if self.onnx is not None:
-                self.runtime = "onnx"
-                return self.onnx.dim
-        self.runtime = "sentence-transformers"
-        return super()._load()
-
-    def _encode_batch(self, texts: list[str]) -> np.ndarray:
-        if self.onnx is not None:
-            return self.onnx.encode(texts)
-        return super()._encode_batch(texts)
-
-
 class ClipTextEncoder(TextEncoder):
     """open_clip's text tower, loaded on first use; ``context_length`` tokens (CLIP truncates longer texts, as MDM
     does)."""
@@ -278,7 +250,11 @@ def load_encoder(name: str = DEFAULT_ENCODER, *, device: str = "cpu", cache_dir:
     key = (name, device)
     if key not in _LOADED:
         if kind == "minilm":
-            _LOADED[key] = MiniLMEncoder(name, _minilm_path(), device=device, onnx_cache=_onnx_cache(cache_dir))
+            from ..paths import cache_dir as user_cache_dir
+            from .minilm_onnx import MiniLMEncoder
+
+            onnx_cache = Path(cache_dir) if cache_dir is not None else user_cache_dir()
+            _LOADED[key] = MiniLMEncoder(name, _minilm_path(), device=device, onnx_cache=onnx_cache)
         elif kind == "st":
             _LOADED[key] = SentenceTransformerEncoder(name, _check_local_folder(arg, name), device=device)
         else:
@@ -288,18 +264,6 @@ def load_encoder(name: str = DEFAULT_ENCODER, *, device: str = "cpu", cache_dir:
     encoder = _LOADED[key]
     encoder.cache = EmbeddingCache(Path(cache_dir) / "embeddings.sqlite") if cache_dir is not None else None
     return encoder
-
-
-def _onnx_cache(cache_dir: Path | None) -> Path | None:
-    """Where MiniLM's ONNX export is kept: the run's cache folder, else the user's (None: neither can be found)."""
-    if cache_dir is not None:
-        return Path(cache_dir)
-    try:
-        from ..paths import cache_dir as user_cache_dir
-
-        return user_cache_dir()
-    except Exception:  # pragma: no cover - no home folder at all
-        return None
 
 
 def _model_dir_sentence_transformer(name: str, folder: Path, device: str, cache_dir: Path | None) -> TextEncoder:

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MotionGPTWarning
+from .encoders import SentenceTransformerEncoder, file_sha256
 
 EXPORT_TOLERANCE = 1e-5
 PROBE_TEXTS = ("a person waves", "wave right hand", "a man walks forward, turns around and sits down on a chair",
@@ -61,8 +62,6 @@ def plain_mean_pooling_folder(folder: Path) -> int | None:
 def onnx_path(folder: Path, cache: Path, digests=None) -> Path:
     """Where the export of ``folder``'s weights lives under the cache folder ``cache`` (named by their sha256, which
     ``digests``, an :class:`~.encoders.EmbeddingCache`, remembers so a warm process does not re-read 90 MB)."""
-    from .encoders import file_sha256
-
     return cache / "onnx" / f"all-MiniLM-L6-v2-{file_sha256(folder / 'model.safetensors', digests)[:16]}.onnx"
 
 
@@ -164,3 +163,29 @@ def load_onnx_minilm(folder: Path, cache: Path, digests=None) -> OnnxMiniLM | No
         warnings.warn(f"MiniLM ONNX file {target} could not be loaded ({type(exc).__name__}); "
                       "using sentence-transformers", MotionGPTWarning, stacklevel=2)  # fmt: skip
         return None
+
+
+class MiniLMEncoder(SentenceTransformerEncoder):
+    """The default ``minilm``: the packaged all-MiniLM-L6-v2 through ONNX Runtime (:mod:`.minilm_onnx`; exported
+    once into ``onnx_cache``, a cache folder), else through sentence-transformers. Both give the same rows to ~1e-7;
+    ``runtime`` says which one loaded (``onnx`` or ``sentence-transformers``)."""
+
+    def __init__(self, name: str, path: str, *, device: str = "cpu", onnx_cache: Path | None = None) -> None:
+        super().__init__(name, path, device=device)
+        self.onnx_cache = onnx_cache
+        self.onnx = None
+        self.runtime: str | None = None
+
+    def _load(self) -> int:
+        if self.device == "cpu" and self.onnx_cache is not None:
+            self.onnx = load_onnx_minilm(Path(self.path_or_name), Path(self.onnx_cache), self.cache)
+            if self.onnx is not None:
+                self.runtime = "onnx"
+                return self.onnx.dim
+        self.runtime = "sentence-transformers"
+        return super()._load()
+
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        if self.onnx is not None:
+            return self.onnx.encode(texts)
+        return super()._encode_batch(texts)
