@@ -3,11 +3,12 @@ synthetic test split for DDPM-1000, DDIM-100/50/25/10/5 and DDPM-50 (guidance 2.
 and, given a distilled student (``motiongpt train --distill``), its lcm-1/2/4 rows on the same texts and seeds.
 
     python benchmarks/bench_steps.py --data synth.jsonl [--model DIR --evaluator DIR] [--student DIR] \
-        [--limit 128 --replications 3] --out steps.jsonl
+        [--limit 128 --replications 3] [--precision fp32|bf16|int8] --out steps.jsonl
 
 One JSON line per row, appended to ``--out``; rows already there are skipped, so a long run resumes. The summary
 names the best row (lowest FID) and the fewest-step DDIM row whose FID lies within the best row's 95% interval
-(the default step count follows it, docs/generate.md), and the fastest row within DDPM-1000's interval (the
+(the default step count follows it, docs/generate.md; also the fewest such row whose Diversity stays within the best
+row's interval), and the fastest row within DDPM-1000's interval (the
 setting ``bench_speedup.py`` times). Every row's seconds come from this run, with the machine's
 CPU features and float32 matmul rate printed beside them.
 """
@@ -38,13 +39,14 @@ def run_row(name: str, loaded, records, mean, std, evaluator, encoders, args) ->
     sampler, steps = parse_row(name)
     guidance = None if sampler == "lcm" else args.guidance
     options = EvalOptions(replications=args.replications, limit=args.limit, steps=steps, sampler=sampler,
-                          guidance=guidance, seed=0, precision="fp32", split=args.split)  # fmt: skip
+                          guidance=guidance, seed=0, precision=args.precision, split=args.split)  # fmt: skip
     start = time.perf_counter()
     result = evaluate(loaded, records, mean, std, evaluator, options, encoders=encoders)
     seconds = time.perf_counter() - start
     gen = result.rows["generated"]
     row = {"row": name, "model": str(loaded.path), "sampler": sampler, "steps": steps,
-           "seconds": round(seconds, 1), "motions": args.limit * args.replications}  # fmt: skip
+           "precision": args.precision, "seconds": round(seconds, 1),
+           "motions": args.limit * args.replications}  # fmt: skip
     for metric in ("fid", "r_precision_top3", "mm_dist", "diversity"):
         row[metric] = [round(gen[metric][0], 4), round(gen[metric][1], 4)]
     row["real"] = {m: round(result.rows["real"][m][0], 4) for m in ("fid", "r_precision_top3", "mm_dist")}
@@ -52,19 +54,28 @@ def run_row(name: str, loaded, records, mean, std, evaluator, encoders, args) ->
 
 
 def summarise(rows: list[dict]) -> dict:
-    """The best row (lowest FID) and which rows are within its 95% interval; the fewest-step DDIM row among them."""
-    best = min(rows, key=lambda r: r["fid"][0])
-    lo, hi = best["fid"][0] - best["fid"][1], best["fid"][0] + best["fid"][1]
-    within = [r["row"] for r in rows if lo <= r["fid"][0] <= hi]
-    ddim = sorted((r for r in rows if r["sampler"] == "ddim" and r["row"] in within), key=lambda r: r["steps"])
-    lcm = sorted((r for r in rows if r["sampler"] == "lcm" and r["row"] in within), key=lambda r: r["steps"])
-    out = {"best": best["row"], "best_fid": best["fid"], "within_best_ci": within,
-           "fewest_ddim_steps_within": ddim[0]["steps"] if ddim else None,
-           "fewest_lcm_steps_within": lcm[0]["steps"] if lcm else None}  # fmt: skip
+    """Of the teacher's rows: the best (lowest FID), those within its 95% interval, and the fewest-step DDIM row among
+    them, also among those whose Diversity is not below the best row's interval (fewer steps blur: FID can stay while
+    the motions grow alike). Of a student's rows: those within the teacher's DDIM-50 interval (sec. 4). Of all rows:
+    the fastest within DDPM-1000's interval (sec. 5). A row is within an interval when its FID is at most its top."""
+    teacher = [r for r in rows if r["sampler"] != "lcm"]
+    out: dict = {}
+    if teacher:
+        best = min(teacher, key=lambda r: r["fid"][0])
+        within = [r for r in teacher if r["fid"][0] <= best["fid"][0] + best["fid"][1]]
+        diverse = [r for r in within if r["diversity"][0] >= best["diversity"][0] - best["diversity"][1]]
+        ddim = sorted(r["steps"] for r in within if r["sampler"] == "ddim")
+        ddim_diverse = sorted(r["steps"] for r in diverse if r["sampler"] == "ddim")
+        out.update({"best": best["row"], "best_fid": best["fid"], "within_best_ci": [r["row"] for r in within]})
+        out["fewest_ddim_steps_within"] = ddim[0] if ddim else None
+        out["fewest_ddim_steps_within_keeping_diversity"] = ddim_diverse[0] if ddim_diverse else None
+    ref50 = next((r for r in teacher if r["row"] == "ddim-50"), None)
+    students = [r for r in rows if r["sampler"] == "lcm"]
+    if ref50 is not None and students:
+        out["lcm_within_ddim50_ci"] = [r["row"] for r in students if r["fid"][0] <= ref50["fid"][0] + ref50["fid"][1]]
     ref = next((r for r in rows if r["row"] == "ddpm-1000"), None)
-    if ref is not None:  # sec. 5: the fastest row (by this run's seconds) within DDPM-1000's interval
-        lo, hi = ref["fid"][0] - ref["fid"][1], ref["fid"][0] + ref["fid"][1]
-        close = [r for r in rows if lo <= r["fid"][0] <= hi]
+    if ref is not None:
+        close = [r for r in rows if r["fid"][0] <= ref["fid"][0] + ref["fid"][1]]
         out["within_ddpm1000_ci"] = [r["row"] for r in close]
         out["fastest_within_ddpm1000"] = min(close, key=lambda r: r["seconds"])["row"]
     return out
@@ -82,6 +93,8 @@ def main() -> None:
     ap.add_argument("--replications", type=int, default=3)
     ap.add_argument("--guidance", type=float, default=2.5)
     ap.add_argument("--split", default="test")
+    ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "int8"),
+                    help="every row's arithmetic (one per run, so the rows compare steps alone)")  # fmt: skip
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
 
@@ -99,14 +112,14 @@ def main() -> None:
         for line in args.out.read_text().splitlines():
             if line.strip():
                 row = json.loads(line)
-                done[(row["model"], row["row"])] = row
+                done[(row["model"], row["row"], row.get("precision", "fp32"))] = row
     plan = [(args.model or default_model_dir(), name) for name in args.rows.split(",") if name]
     if args.student is not None:
         plan += [(args.student, name) for name in args.student_rows.split(",") if name]
     rows = []
     for model_dir, name in plan:
         loaded = load_model(model_dir)
-        key = (str(loaded.path), name)
+        key = (str(loaded.path), name, args.precision)
         if key in done:
             rows.append(done[key])
             continue

@@ -6,6 +6,10 @@
 #   scripts/train-embedded-v2.sh save          # copy the latest checkpoint back into training/embedded-v2/
 #   scripts/train-embedded-v2.sh ship [DIR]    # make DIR (default: the committed checkpoint) the embedded default:
 #                                              # its weights, the index of the corpus and evaluator-v2 into assets/
+#   scripts/train-embedded-v2.sh distill [STEPS]  # distil the shipped model into a few-step student (resumes;
+#                                                 # examples/distill-embedded.toml) in $work/lcm (background it)
+#   scripts/train-embedded-v2.sh ship-student DIR [STEPS]  # ship DIR (a student of the shipped model) as
+#                                                 # assets/default/lcm, sampling STEPS steps by default
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -57,12 +61,50 @@ PY
 import json, sys
 config = json.load(open(sys.argv[1]))
 config["name"] = "motiongpt-default-synthetic"
+config.pop("sampling", None)  # the measured DDIM default is the new model's to measure (bench_steps.py)
 open(sys.argv[2], "w").write(json.dumps(config, indent=2, sort_keys=True) + "\n")
 PY
     motiongpt --quiet index build "$work/synth-v2.jsonl" -o "$new/index.npz" --overwrite >/dev/null
     cp -r "$repo/training/evaluator-v2" "$new/evaluator"
+    # a student of the previous teacher is dropped with it: distil the new one (`distill`, `ship-student`)
     rm -rf "$assets" && mv "$new" "$assets"
     python -c "import json; print('shipped $src at step', json.load(open('$assets/config.json'))['training']['steps'])"
     ;;
-  *) echo "usage: $0 run [STEPS] | save | ship [DIR]" >&2; exit 2 ;;
+  distill)
+    steps=()
+    [ -n "${2:-}" ] && steps=(--steps "$2")
+    resume=()
+    [ -f "$work/lcm/model/train_state.json" ] && resume=(--resume)
+    exec motiongpt --quiet train --distill "$repo/src/motiongpt_cli/assets/default" --data "$work/synth-v2.jsonl" \
+      --config examples/distill-embedded.toml -o "$work/lcm" "${resume[@]}" "${steps[@]}" --json
+    ;;
+  ship-student)
+    src="${2:?usage: $0 ship-student DIR [STEPS]}"
+    assets="$repo/src/motiongpt_cli/assets/default"
+    # a student of another teacher would sample something else than the model it ships beside
+    python - "$src/config.json" "$assets/model.safetensors" <<'PY'
+import hashlib, json, sys
+entry = json.load(open(sys.argv[1])).get("consistency")
+if not isinstance(entry, dict):
+    sys.exit(f"{sys.argv[1]} is not a distilled (consistency) model")
+teacher = entry.get("teacher_sha256")
+shipped = hashlib.sha256(open(sys.argv[2], "rb").read()).hexdigest()[:16]  # as distill.teacher_fingerprint
+if teacher != shipped:
+    sys.exit(f"{sys.argv[1]} was distilled from another teacher ({teacher}), not the shipped model ({shipped})")
+PY
+    new="$assets/lcm.new" && rm -rf "$new" && mkdir -p "$new"
+    cp "$src"/{model.safetensors,normalization.safetensors,length.safetensors} "$new/"
+    # STEPS: the student's default step count, as bench_steps.py measured it on the validation split
+    python - "$src/config.json" "$new/config.json" "${3:-}" <<'PY'
+import json, sys
+config = json.load(open(sys.argv[1]))
+config["name"] = "motiongpt-default-synthetic-lcm"
+if sys.argv[3]:
+    config["consistency"]["steps"] = int(sys.argv[3])
+open(sys.argv[2], "w").write(json.dumps(config, indent=2, sort_keys=True) + "\n")
+PY
+    rm -rf "$assets/lcm" && mv "$new" "$assets/lcm"
+    python -c "import json; print('shipped the student at step', json.load(open('$assets/lcm/config.json'))['training']['steps'])"
+    ;;
+  *) echo "usage: $0 run [STEPS] | save | ship [DIR] | distill [STEPS] | ship-student DIR [STEPS]" >&2; exit 2 ;;
 esac

@@ -168,11 +168,12 @@ def test_the_embedded_default_model_ships_and_generates(tmp_path, monkeypatch):
     PyPI."""
     names = {p.name for p in EMBEDDED.iterdir()}
     assert names == {"config.json", "model.safetensors", "normalization.safetensors", "index.npz", "length.safetensors",
-                     "evaluator"}
+                     "evaluator", "lcm"}
     # the wheel stores the files deflated: what counts is that compressed size (issue 16: the wheel under 40 MB);
-    # measured 27.3 MB for the whole wheel with the 44-action model, index and evaluator
+    # measured 27.3 MB for the whole wheel with the 44-action model, index and evaluator; 36.8 MB with the distilled
+    # student beside them (the assets: 36.5 MB deflated)
     deflated = sum(len(zlib.compress(p.read_bytes(), 6)) for p in EMBEDDED.rglob("*") if p.is_file())
-    assert deflated < 36e6, deflated
+    assert deflated < 39e6, deflated
     assert {p.name for p in (EMBEDDED / "evaluator").iterdir()} == {"config.json", "model.safetensors",
                                                                    "normalization.safetensors"}
     config = json.loads((EMBEDDED / "config.json").read_text())
@@ -187,3 +188,59 @@ def test_the_embedded_default_model_ships_and_generates(tmp_path, monkeypatch):
     rec = load_npz(rows[0]["outputs"]["npz"])
     assert rec.features.shape == (60, 263) and np.isfinite(rec.features).all()
     assert rec.model == "motiongpt-default-synthetic"
+
+
+def test_the_embedded_student_ships_beside_its_teacher(tmp_path, monkeypatch):
+    """assets/default/lcm is a consistency student of exactly the shipped weights (re-shipping the teacher without
+    distilling again breaks this), with the teacher's normalisation; `--steps 4` samples with it, one forward a step,
+    and `--steps 5` with the teacher."""
+    from motiongpt_cli.distill import teacher_fingerprint
+
+    student = EMBEDDED / "lcm"
+    assert {p.name for p in student.iterdir()} == {"config.json", "model.safetensors", "normalization.safetensors",
+                                                   "length.safetensors"}  # fmt: skip
+    config = json.loads((student / "config.json").read_text())
+    assert config["consistency"]["teacher_sha256"] == teacher_fingerprint(EMBEDDED)
+    assert config["consistency"]["guidance"] == 2.5 and config["training"]["steps"] >= 250
+    for name in ("normalization.safetensors", "length.safetensors"):
+        assert (student / name).read_bytes() == (EMBEDDED / name).read_bytes(), name
+    monkeypatch.setenv("MOTIONGPT_HOME", str(tmp_path / "home"))
+    outs = {}
+    for steps in ("4", "5"):
+        r = runner.invoke(app, ["--no-config", "generate", "a person waves", "--low", "wave", "-n", "1", "--seed", "0",
+                                "--steps", steps, "--frames", "40", "-o", str(tmp_path / steps), "--json"])  # fmt: skip
+        assert r.exit_code == 0, r.output
+        row = json.loads(r.stdout.splitlines()[0])
+        outs[steps] = (row, load_npz(row["outputs"]["npz"]))
+    assert outs["4"][0]["sampler"] == "lcm" and outs["5"][0]["sampler"] == "ddim", (outs["4"][0], outs["5"][0])
+    assert outs["4"][1].features.shape == (40, 263) and np.isfinite(outs["4"][1].features).all()
+
+
+def test_a_model_records_its_measured_ddim_default(tiny_model, tmp_path):
+    """config.json `sampling.steps` is the model's DDIM default (the embedded model's is 10, from bench_steps.py);
+    DDPM, an explicit --steps and models without it keep their defaults; a malformed entry is one clear error."""
+    import shutil
+
+    from motiongpt_cli.checkpoint import load_model
+    from motiongpt_cli.errors import MotionGPTError
+    from motiongpt_cli.generation import DEFAULT_STEPS, sampling_options
+
+    model, _ = tiny_model
+    plain = load_model(model)
+    assert sampling_options(plain).steps == min(DEFAULT_STEPS, plain.schedule.num_train_timesteps)
+    assert sampling_options(load_model(EMBEDDED)).steps == 10
+    copy_dir = tmp_path / "m"
+    shutil.copytree(model, copy_dir)
+    config = json.loads((copy_dir / "config.json").read_text())
+    for steps, expected in ((3, 3), (10_000, plain.schedule.num_train_timesteps)):
+        config["sampling"] = {"steps": steps}
+        (copy_dir / "config.json").write_text(json.dumps(config))
+        loaded = load_model(copy_dir)
+        assert sampling_options(loaded).steps == expected
+        assert sampling_options(loaded, sampler="ddim", steps=2).steps == 2
+        assert sampling_options(loaded, sampler="ddpm").steps == min(DEFAULT_STEPS, plain.schedule.num_train_timesteps)
+    for bad in (0, "ten", 2.5, True):
+        config["sampling"] = {"steps": bad}
+        (copy_dir / "config.json").write_text(json.dumps(config))
+        with pytest.raises(MotionGPTError, match="sampling.steps must be a positive integer"):
+            sampling_options(load_model(copy_dir))

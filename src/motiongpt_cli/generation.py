@@ -42,6 +42,9 @@ from .text.conditioning import concat_text
 MIN_FRAMES = 40  # HumanML3D (and our datasets) drop clips shorter than 2 s
 DEFAULT_FRAMES = 120  # 6 s
 DEFAULT_STEPS = 50  # DDIM's default; a model with fewer diffusion steps runs all of them
+# A model may record its own measured DDIM default in config.json {"sampling": {"steps": N}} (the embedded model:
+# 10, from benchmarks/bench_steps.py; docs/generate.md). The curve did not carry over between checkpoints (an earlier
+# snapshot lost FID at 10), so every other model keeps DEFAULT_STEPS.
 DEFAULT_GUIDANCE = 2.5
 SampleLength = Literal["requested", "max"]
 SAMPLE_LENGTHS = ("requested", "max")
@@ -194,6 +197,17 @@ def recorded_sampling(loaded: LoadedModel) -> dict:
     return original if isinstance(original, dict) else {}
 
 
+def measured_steps(loaded: LoadedModel) -> int | None:
+    """The DDIM step count a model records as its measured default (``config.json`` ``sampling.steps``), or None."""
+    recorded = loaded.config.get("sampling") if isinstance(loaded.config, dict) else None
+    steps = recorded.get("steps") if isinstance(recorded, dict) else None
+    if steps is None:
+        return None
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise InvalidValueError(f"{loaded.name}: config.json sampling.steps must be a positive integer, got {steps!r}")
+    return steps
+
+
 def check_sample_length(value: str) -> SampleLength:
     if value not in SAMPLE_LENGTHS:
         raise InvalidValueError(f"sample_length must be requested or max, got {value!r}")
@@ -219,8 +233,9 @@ def sampling_options(loaded: LoadedModel, *, sampler: str = "auto", steps: int |
     """:class:`SamplingOptions` with the model's defaults for what is not given.
 
     ``steps``: for DDPM on a model whose original sampled with DDPM (every imported checkpoint), all of its
-    diffusion steps, so ``--sampler ddpm`` is the original's ancestral loop; otherwise 50 (at most the model's
-    diffusion steps). ``guidance``: the model's recorded scale (2.5; 1 for a model trained without condition
+    diffusion steps, so ``--sampler ddpm`` is the original's ancestral loop; for DDIM the model's measured default
+    (:func:`measured_steps`), else 50; at most the model's diffusion steps.
+    ``guidance``: the model's recorded scale (2.5; 1 for a model trained without condition
     dropout), else 2.5. Guidance passes: an imported model's are two separate forwards, as its original's.
     ``precision``: ``auto``, ``fp32``, ``bf16`` or ``int8``, resolved for ``device`` and ``batch`` motions per
     forward (:func:`~motiongpt_cli.diffusion.precision.resolve_precision`)."""
@@ -240,7 +255,8 @@ def sampling_options(loaded: LoadedModel, *, sampler: str = "auto", steps: int |
         if sampler == "ddpm" and original.get("sampler") == "ddpm":
             steps = int(original.get("diffusion_steps", loaded.schedule.num_train_timesteps))
         else:
-            steps = min(DEFAULT_STEPS, loaded.schedule.num_train_timesteps)
+            recorded = measured_steps(loaded) if sampler == "ddim" else None
+            steps = min(recorded or DEFAULT_STEPS, loaded.schedule.num_train_timesteps)
     if guidance is None:
         guidance = float(original.get("guidance", DEFAULT_GUIDANCE))
     arithmetic = resolve_precision(precision, device, width=loaded.model.config.width, batch=batch)

@@ -41,8 +41,9 @@ def evaluate_cmd(
                                 "loop, all of its diffusion steps unless --steps; auto: lcm for a distilled model, "
                                 "else ddim)."),  # fmt: skip
     steps: int | None = typer.Option(None, "--steps", parser=number(validation.STEPS),
-                                     help="Denoising steps [default: 50 for DDIM; 4 for lcm; the model's for "
-                                     "DDPM]."),  # fmt: skip
+                                     help="Denoising steps [default: DDIM 50, or the model's measured default "
+                                     "(the embedded model: 10); lcm the student's own; DDPM the "
+                                     "model's]."),  # fmt: skip
     eta: float = typer.Option(0.0, "--eta", parser=number(validation.ETA), help="DDIM noise."),
     precision: str = EVAL_PRECISION,
     guidance: float | None = typer.Option(None, "--guidance", parser=number(validation.GUIDANCE),

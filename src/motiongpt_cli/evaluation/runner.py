@@ -50,7 +50,8 @@ class EvalOptions:
     split: str = "test"
     replications: int = 20
     low_source: str = "gt"  # gt | prompt | none
-    steps: int | None = None  # None: the model's default (50 DDIM; every diffusion step for an imported DDPM model)
+    steps: int | None = None  # None: the model's default (DDIM 50 or its measured one; every diffusion step for an
+    # imported DDPM model)
     guidance: float | None = None  # None: the model's recorded scale (2.5)
     sampler: str = "auto"  # auto | ddim | ddpm | lcm (auto: lcm for a distilled model, else ddim)
     eta: float = 0.0
