@@ -274,11 +274,17 @@ def pad_to_longest(clips: Sequence[np.ndarray]) -> np.ndarray:
     return np.stack([np.concatenate([c, np.repeat(c[-1:], frames - len(c), axis=0)]) for c in clips])
 
 
+def is_distilled(loaded) -> bool:
+    """A consistency student (``motiongpt train --distill``): it samples with lcm and its own guidance."""
+    return isinstance(loaded.config.get("consistency"), dict)
+
+
 def sample_condition(loaded, encoders: tuple, low: str | None, n: int, steps: int, seed: int) -> np.ndarray:
     """``n`` motions for ``HIGH`` + ``low`` (``None``: high-level text only): joints ``(n, FRAMES, 22, 3)``."""
     import torch
 
-    from motiongpt_cli.diffusion.sampler import SamplingOptions, sample
+    from motiongpt_cli.diffusion.sampler import sample
+    from motiongpt_cli.generation import sampling_options
     from motiongpt_cli.motion.features import denormalize, features_to_joints
 
     high_enc, low_enc = encoders
@@ -286,8 +292,9 @@ def sample_condition(loaded, encoders: tuple, low: str | None, n: int, steps: in
     low_emb = torch.from_numpy(low_enc.encode([low or ""] * n))
     use_low = torch.full((n,), low is not None)
     gens = [torch.Generator().manual_seed(seed * 1000 + i) for i in range(n)]
-    x = sample(loaded.model, loaded.schedule, high, low_emb, torch.full((n,), FRAMES),
-               SamplingOptions(steps=steps, guidance=GUIDANCE), gens, use_low=use_low)  # fmt: skip
+    options = sampling_options(loaded, steps=steps, guidance=None if is_distilled(loaded) else GUIDANCE)
+    x = sample(loaded.model, loaded.schedule, high, low_emb, torch.full((n,), FRAMES), options, gens,
+               use_low=use_low)  # fmt: skip
     return features_to_joints(denormalize(x.numpy(), loaded.mean, loaded.std))
 
 
@@ -349,7 +356,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, help="a model directory (default: the embedded default model)")
     parser.add_argument("--samples", type=int, default=16, help="motions per condition")
-    parser.add_argument("--steps", type=int, default=50, help="DDIM steps")
+    parser.add_argument("--steps", type=int, default=50, help="DDIM steps (lcm steps for a distilled model)")
     parser.add_argument("--seed", type=int, default=0, help="sample i uses seed * 1000 + i (references too)")
     parser.add_argument("--references", type=int, default=20, help="synthetic reference clips per action")
     parser.add_argument("--gif", type=Path, help="write the first sample of each condition as a GIF here")
@@ -391,9 +398,10 @@ def main() -> None:
     high_enc = load_encoder(loaded.text.high_encoder)
     low_enc = load_encoder(loaded.text.low_encoder) if loaded.text.low_encoder else high_enc
     n = args.samples
-    print(f"model {path}: {n} samples per condition, DDIM-{args.steps}, guidance {GUIDANCE}, {FRAMES} frames, "
+    sampler = "lcm" if is_distilled(loaded) else "ddim"
+    print(f"model {path}: {n} samples per condition, {sampler}-{args.steps}, guidance {GUIDANCE}, {FRAMES} frames, "
           f"high-level text {HIGH!r}\n")  # fmt: skip
-    report["model"] = {"path": str(path), "samples": n, "steps": args.steps, "sampler": "ddim", "guidance": GUIDANCE,
+    report["model"] = {"path": str(path), "samples": n, "steps": args.steps, "sampler": sampler, "guidance": GUIDANCE,
                        "frames": FRAMES, "conditions": []}  # fmt: skip
     groups, rows, motion_rows = [], [], []
     for label, low in CONDITIONS:
