@@ -274,16 +274,12 @@ def pad_to_longest(clips: Sequence[np.ndarray]) -> np.ndarray:
     return np.stack([np.concatenate([c, np.repeat(c[-1:], frames - len(c), axis=0)]) for c in clips])
 
 
-def is_distilled(loaded) -> bool:
-    """A consistency student (``motiongpt train --distill``): it samples with lcm and its own guidance."""
-    return isinstance(loaded.config.get("consistency"), dict)
-
-
 def sample_condition(loaded, encoders: tuple, low: str | None, n: int, steps: int, seed: int) -> np.ndarray:
     """``n`` motions for ``HIGH`` + ``low`` (``None``: high-level text only): joints ``(n, FRAMES, 22, 3)``."""
     import torch
 
     from motiongpt_cli.diffusion.sampler import sample
+    from motiongpt_cli.distill import is_consistency_model
     from motiongpt_cli.generation import sampling_options
     from motiongpt_cli.motion.features import denormalize, features_to_joints
 
@@ -292,7 +288,7 @@ def sample_condition(loaded, encoders: tuple, low: str | None, n: int, steps: in
     low_emb = torch.from_numpy(low_enc.encode([low or ""] * n))
     use_low = torch.full((n,), low is not None)
     gens = [torch.Generator().manual_seed(seed * 1000 + i) for i in range(n)]
-    options = sampling_options(loaded, steps=steps, guidance=None if is_distilled(loaded) else GUIDANCE)
+    options = sampling_options(loaded, steps=steps, guidance=None if is_consistency_model(loaded) else GUIDANCE)
     x = sample(loaded.model, loaded.schedule, high, low_emb, torch.full((n,), FRAMES), options, gens,
                use_low=use_low)  # fmt: skip
     return features_to_joints(denormalize(x.numpy(), loaded.mean, loaded.std))
@@ -398,7 +394,9 @@ def main() -> None:
     high_enc = load_encoder(loaded.text.high_encoder)
     low_enc = load_encoder(loaded.text.low_encoder) if loaded.text.low_encoder else high_enc
     n = args.samples
-    sampler = "lcm" if is_distilled(loaded) else "ddim"
+    from motiongpt_cli.distill import is_consistency_model
+
+    sampler = "lcm" if is_consistency_model(loaded) else "ddim"
     print(f"model {path}: {n} samples per condition, {sampler}-{args.steps}, guidance {GUIDANCE}, {FRAMES} frames, "
           f"high-level text {HIGH!r}\n")  # fmt: skip
     report["model"] = {"path": str(path), "samples": n, "steps": args.steps, "sampler": sampler, "guidance": GUIDANCE,

@@ -82,13 +82,15 @@ PY
     src="${2:?usage: $0 ship-student DIR [STEPS]}"
     assets="$repo/src/motiongpt_cli/assets/default"
     # a student of another teacher would sample something else than the model it ships beside
-    python - "$src/config.json" "$assets/model.safetensors" <<'PY'
-import hashlib, json, sys
-entry = json.load(open(sys.argv[1])).get("consistency")
-if not isinstance(entry, dict):
+    python - "$src" "$assets" <<'PY'
+import sys
+from pathlib import Path
+from motiongpt_cli.checkpoint import load_model
+from motiongpt_cli.distill import is_consistency_model, teacher_fingerprint
+student = load_model(Path(sys.argv[1]))
+if not is_consistency_model(student):
     sys.exit(f"{sys.argv[1]} is not a distilled (consistency) model")
-teacher = entry.get("teacher_sha256")
-shipped = hashlib.sha256(open(sys.argv[2], "rb").read()).hexdigest()[:16]  # as distill.teacher_fingerprint
+teacher, shipped = student.config["consistency"]["teacher_sha256"], teacher_fingerprint(Path(sys.argv[2]))
 if teacher != shipped:
     sys.exit(f"{sys.argv[1]} was distilled from another teacher ({teacher}), not the shipped model ({shipped})")
 PY
