@@ -7,8 +7,8 @@ and, given a distilled student (``motiongpt train --distill``), its lcm-1/2/4 ro
 
 One JSON line per row, appended to ``--out``; rows already there are skipped, so a long run resumes. The summary
 names the best row (lowest FID) and the fewest-step DDIM row whose FID lies within the best row's 95% interval
-(the default step count follows it, docs/generate.md; also the fewest such row whose Diversity stays within the best
-row's interval), and the fastest row within DDPM-1000's interval (the
+(the default step count follows it, docs/generate.md; also the fewest such row whose Diversity, and then also whose
+R@3, stays within the best row's interval), and the fastest row within DDPM-1000's interval (the
 setting ``bench_speedup.py`` times). Every row's seconds come from this run, with the machine's
 CPU features and float32 matmul rate printed beside them.
 """
@@ -53,22 +53,29 @@ def run_row(name: str, loaded, records, mean, std, evaluator, encoders, args) ->
     return row
 
 
+def fewest_ddim(rows: list[dict]) -> int | None:
+    steps = sorted(r["steps"] for r in rows if r["sampler"] == "ddim")
+    return steps[0] if steps else None
+
+
 def summarise(rows: list[dict]) -> dict:
     """Of the teacher's rows: the best (lowest FID), those within its 95% interval, and the fewest-step DDIM row among
     them, also among those whose Diversity is not below the best row's interval (fewer steps blur: FID can stay while
-    the motions grow alike). Of a student's rows: those within the teacher's DDIM-50 interval (sec. 4). Of all rows:
-    the fastest within DDPM-1000's interval (sec. 5). A row is within an interval when its FID is at most its top."""
+    the motions grow alike), and among those whose R@3 is not below it either (nor may they follow the text less).
+    Of a student's rows: those within the teacher's DDIM-50 interval (sec. 4). Of all rows: the fastest within
+    DDPM-1000's interval (sec. 5). A row is within an interval when its FID is at most its top."""
     teacher = [r for r in rows if r["sampler"] != "lcm"]
     out: dict = {}
     if teacher:
         best = min(teacher, key=lambda r: r["fid"][0])
         within = [r for r in teacher if r["fid"][0] <= best["fid"][0] + best["fid"][1]]
         diverse = [r for r in within if r["diversity"][0] >= best["diversity"][0] - best["diversity"][1]]
-        ddim = sorted(r["steps"] for r in within if r["sampler"] == "ddim")
-        ddim_diverse = sorted(r["steps"] for r in diverse if r["sampler"] == "ddim")
+        faithful = [r for r in diverse if r["r_precision_top3"][0] >= best["r_precision_top3"][0]
+                    - best["r_precision_top3"][1]]  # fmt: skip
         out.update({"best": best["row"], "best_fid": best["fid"], "within_best_ci": [r["row"] for r in within]})
-        out["fewest_ddim_steps_within"] = ddim[0] if ddim else None
-        out["fewest_ddim_steps_within_keeping_diversity"] = ddim_diverse[0] if ddim_diverse else None
+        out["fewest_ddim_steps_within"] = fewest_ddim(within)
+        out["fewest_ddim_steps_within_keeping_diversity"] = fewest_ddim(diverse)
+        out["fewest_ddim_steps_within_keeping_diversity_and_r3"] = fewest_ddim(faithful)
     ref50 = next((r for r in teacher if r["row"] == "ddim-50"), None)
     students = [r for r in rows if r["sampler"] == "lcm"]
     if ref50 is not None and students:

@@ -217,7 +217,7 @@ def test_the_embedded_student_ships_beside_its_teacher(tmp_path, monkeypatch):
 
 
 def test_a_model_records_its_measured_ddim_default(tiny_model, tmp_path):
-    """config.json `sampling.steps` is the model's DDIM default (the embedded model's is 10, from bench_steps.py);
+    """config.json `sampling.steps` is the model's DDIM default (the embedded model records 50, from bench_steps.py);
     DDPM, an explicit --steps and models without it keep their defaults; a malformed entry is one clear error."""
     import shutil
 
@@ -228,7 +228,8 @@ def test_a_model_records_its_measured_ddim_default(tiny_model, tmp_path):
     model, _ = tiny_model
     plain = load_model(model)
     assert sampling_options(plain).steps == min(DEFAULT_STEPS, plain.schedule.num_train_timesteps)
-    assert sampling_options(load_model(EMBEDDED)).steps == 10
+    embedded = load_model(EMBEDDED)
+    assert embedded.config["sampling"] == {"steps": 50} and sampling_options(embedded).steps == 50
     copy_dir = tmp_path / "m"
     shutil.copytree(model, copy_dir)
     config = json.loads((copy_dir / "config.json").read_text())

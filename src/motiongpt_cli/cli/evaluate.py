@@ -42,7 +42,7 @@ def evaluate_cmd(
                                 "else ddim)."),  # fmt: skip
     steps: int | None = typer.Option(None, "--steps", parser=number(validation.STEPS),
                                      help="Denoising steps [default: DDIM 50, or the model's measured default "
-                                     "(the embedded model: 10); lcm the student's own; DDPM the "
+                                     "(config.json sampling.steps); lcm the student's own; DDPM the "
                                      "model's]."),  # fmt: skip
     eta: float = typer.Option(0.0, "--eta", parser=number(validation.ETA), help="DDIM noise."),
     precision: str = EVAL_PRECISION,

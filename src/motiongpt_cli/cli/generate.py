@@ -54,9 +54,9 @@ def generate_cmd(
     frames: int | None = typer.Option(None, "--frames", parser=number(validation.FRAMES),
                                       help="Length in frames at 20 fps."),  # fmt: skip
     steps: int | None = typer.Option(None, "--steps", parser=number(validation.STEPS),
-                                     help="Denoising steps [default: 50, or the model's measured default (the "
-                                     "embedded model: 10); a distilled model's own; ddpm on an imported model: all "
-                                     "of its diffusion steps, the original's loop]."),  # fmt: skip
+                                     help="Denoising steps [default: 50, or the model's measured default "
+                                     "(config.json sampling.steps); a distilled model's own; ddpm on an "
+                                     "imported model: all of its diffusion steps, the original's loop]."),  # fmt: skip
     sampler: str = typer.Option("auto", "--sampler", help="auto | ddim | ddpm | lcm (auto: lcm for a distilled "
                                 "model, else ddim)."),
     eta: float = typer.Option(0.0, "--eta", parser=number(validation.ETA),
