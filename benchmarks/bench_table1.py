@@ -20,6 +20,9 @@ replications and sampler, so the real-motion row and every random draw are share
     ours, retrieval low          dual model, low-level texts proposed by the retrieval backend (KATE, k = 10)
     ours, SmolLM2 low            dual model, low-level texts from SmolLM2 prompted with KATE examples (--base-url)
 
+``--train-seeds 0,1`` also trains the concat and dual models with each further seed (``runs/<variant>-seed<N>``)
+and adds their rows (", seed N"), so a ranking between them can be told from a single run's accident.
+
 ``--jobs 2`` runs two evaluations at a time with one thread each (faster than one with two threads on 2 cores).
 """
 
@@ -49,11 +52,30 @@ ROWS = {  # name -> (model variant, low-level source, extra evaluate flags)
 }
 
 
-def _config(variant: str, steps: int) -> str:
+SEEDED = ("concat", "dual")  # the variants trained with every --train-seeds seed (high: the first only)
+
+
+def _config(variant: str, steps: int, seed: int) -> str:
     text = BASE_CONFIG.read_text()
     text, n = re.subn(r'(?m)^conditioning = "dual"', f'conditioning = "{variant}"', text)
-    assert n == 1, "examples/train-embedded.toml changed shape"
+    text, m = re.subn(r"(?m)^seed = \d+", f"seed = {seed}", text)
+    assert n == 1 and m == 1, "examples/train-embedded.toml changed shape"
     return re.sub(r"(?m)^steps = \d+", f"steps = {steps}", text)
+
+
+def run_name(variant: str, seed: int, first: int) -> str:
+    """The run folder: the variant's name for the first seed (as before seeds were added), ``-seed<N>`` after."""
+    return variant if seed == first else f"{variant}-seed{seed}"
+
+
+def plan_rows(seeds: list[int]) -> list[tuple[str, str, str, list[str]]]:
+    """(row name, run folder, low-level source, extra flags) for every row: ROWS for the first seed, then the concat
+    and dual rows again for each further seed."""
+    rows = [(name, run_name(variant, seeds[0], seeds[0]), low, extra) for name, (variant, low, extra) in ROWS.items()]
+    for seed in seeds[1:]:
+        rows += [(f"{name}, seed {seed}", run_name(variant, seed, seeds[0]), low, extra)
+                 for name, (variant, low, extra) in ROWS.items() if variant in SEEDED]  # fmt: skip
+    return rows
 
 
 def _trained_step(run: Path) -> int:
@@ -61,26 +83,26 @@ def _trained_step(run: Path) -> int:
     return json.loads(state.read_text())["step"] if state.is_file() else 0
 
 
-def train(data: Path, runs: Path, variant: str, steps: int, env: dict) -> None:
-    run = runs / variant
+def train(data: Path, runs: Path, variant: str, steps: int, env: dict, seed: int, first: int) -> None:
+    run = runs / run_name(variant, seed, first)
     done = _trained_step(run)
     if done >= steps:
         if done > steps:
             sys.exit(f"{run} is at step {done}, past --train-steps {steps}: the budgets would differ")
         return
     runs.mkdir(parents=True, exist_ok=True)
-    config = runs / f"{variant}.toml"
-    config.write_text(_config(variant, steps))
+    config = runs / f"{run.name}.toml"
+    config.write_text(_config(variant, steps, seed))
     cmd = ["motiongpt", "--no-config", "--quiet", "train", "--data", str(data), "--config", str(config), "-o",
            str(run), "--steps", str(steps), *(["--resume"] if done else [])]  # fmt: skip
     print("$", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True, env=env)
 
 
-def evaluate(name: str, args, env: dict) -> dict:
-    variant, low, extra = ROWS[name]
+def evaluate(row: tuple[str, str, str, list[str]], args, env: dict) -> dict:
+    name, run, low, extra = row
     out = args.out_dir / (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") + ".json")
-    cmd = ["motiongpt", "--no-config", "--quiet", "evaluate", "--model", str(args.runs / variant / "model"), "--data",
+    cmd = ["motiongpt", "--no-config", "--quiet", "evaluate", "--model", str(args.runs / run / "model"), "--data",
            str(args.data), "--low-source", low, "--replications", str(args.replications), "--limit", str(args.limit),
            "--steps", str(args.steps), "--mm-texts", str(args.mm_texts), "--mm-repeats", str(args.mm_repeats),
            "--seed", str(args.seed), "--json", str(out), *extra]  # fmt: skip
@@ -111,6 +133,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--runs", type=Path, required=True, help="folder of the three training runs")
     parser.add_argument("--train-steps", type=int, default=3000)
+    parser.add_argument("--train-seeds", default="0", help="training seeds, e.g. 0,1: the concat and dual models are "
+                        "trained with each (the high model with the first)")  # fmt: skip
     parser.add_argument("--base-url", help="OpenAI-compatible server for the SmolLM2 row (skipped without it)")
     parser.add_argument("--replications", type=int, default=3)
     parser.add_argument("--limit", type=int, default=256, help="test clips per replication")
@@ -125,12 +149,19 @@ def main() -> None:
     args.out_dir = args.runs / "eval"
     args.out_dir.mkdir(parents=True, exist_ok=True)
 
+    try:
+        seeds = [int(s) for s in args.train_seeds.split(",")]
+    except ValueError:
+        parser.error(f"--train-seeds must be comma-separated integers, got {args.train_seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        parser.error(f"--train-seeds repeats a seed: {args.train_seeds!r}")
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    for variant in ("high", "concat", "dual"):
-        train(args.data, args.runs, variant, args.train_steps, env)
-    names = [n for n in ROWS if args.base_url or "SmolLM2" not in n]
+    for seed in seeds:
+        for variant in ("high", *SEEDED) if seed == seeds[0] else SEEDED:
+            train(args.data, args.runs, variant, args.train_steps, env, seed, seeds[0])
+    rows = [r for r in plan_rows(seeds) if args.base_url or "SmolLM2" not in r[0]]
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = dict(zip(names, pool.map(lambda n: evaluate(n, args, env), names), strict=True))
+        results = dict(zip([r[0] for r in rows], pool.map(lambda r: evaluate(r, args, env), rows), strict=True))
     reals = {json.dumps(r["rows"]["real"], sort_keys=True) for r in results.values()}
     assert len(reals) == 1, "the evaluations did not share their real-motion draws"
     table = {"real motion": next(iter(results.values()))["rows"]["real"]}
