@@ -63,19 +63,20 @@ def _config(variant: str, steps: int, seed: int) -> str:
     return re.sub(r"(?m)^steps = \d+", f"steps = {steps}", text)
 
 
-def run_name(variant: str, seed: int, first: int) -> str:
-    """The run folder: the variant's name for the first seed (as before seeds were added), ``-seed<N>`` after."""
-    return variant if seed == first else f"{variant}-seed{seed}"
+def plan_runs(seeds: list[int]) -> list[tuple[str, int, str]]:
+    """(variant, seed, run folder) of every training run: the three variants with the first seed, in folders named
+    after the variant (as before seeds were added); concat and dual again with each further seed, ``-seed<N>``."""
+    runs = [(variant, seeds[0], variant) for variant in ("high", *SEEDED)]
+    return runs + [(variant, seed, f"{variant}-seed{seed}") for seed in seeds[1:] for variant in SEEDED]
 
 
 def plan_rows(seeds: list[int]) -> list[tuple[str, str, str, list[str]]]:
-    """(row name, run folder, low-level source, extra flags) for every row: ROWS for the first seed, then the concat
-    and dual rows again for each further seed."""
-    rows = [(name, run_name(variant, seeds[0], seeds[0]), low, extra) for name, (variant, low, extra) in ROWS.items()]
-    for seed in seeds[1:]:
-        rows += [(f"{name}, seed {seed}", run_name(variant, seed, seeds[0]), low, extra)
-                 for name, (variant, low, extra) in ROWS.items() if variant in SEEDED]  # fmt: skip
-    return rows
+    """(row name, run folder, low-level source, extra flags) for every row: ROWS on the first seed's runs, then the
+    concat and dual rows again, marked ", seed N", on each further seed's."""
+    folders = {(variant, seed): run for variant, seed, run in plan_runs(seeds)}
+    return [(name if seed == seeds[0] else f"{name}, seed {seed}", folders[variant, seed], low, extra)
+            for seed in seeds for name, (variant, low, extra) in ROWS.items()
+            if (variant, seed) in folders]  # fmt: skip
 
 
 def _trained_step(run: Path) -> int:
@@ -83,15 +84,14 @@ def _trained_step(run: Path) -> int:
     return json.loads(state.read_text())["step"] if state.is_file() else 0
 
 
-def train(data: Path, runs: Path, variant: str, steps: int, env: dict, seed: int, first: int) -> None:
-    run = runs / run_name(variant, seed, first)
+def train(data: Path, run: Path, variant: str, seed: int, steps: int, env: dict) -> None:
     done = _trained_step(run)
     if done >= steps:
         if done > steps:
             sys.exit(f"{run} is at step {done}, past --train-steps {steps}: the budgets would differ")
         return
-    runs.mkdir(parents=True, exist_ok=True)
-    config = runs / f"{run.name}.toml"
+    run.parent.mkdir(parents=True, exist_ok=True)
+    config = run.parent / f"{run.name}.toml"
     config.write_text(_config(variant, steps, seed))
     cmd = ["motiongpt", "--no-config", "--quiet", "train", "--data", str(data), "--config", str(config), "-o",
            str(run), "--steps", str(steps), *(["--resume"] if done else [])]  # fmt: skip
@@ -131,7 +131,7 @@ def _cell(row: dict, metric: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--runs", type=Path, required=True, help="folder of the three training runs")
+    parser.add_argument("--runs", type=Path, required=True, help="folder of the training runs")
     parser.add_argument("--train-steps", type=int, default=3000)
     parser.add_argument("--train-seeds", default="0", help="training seeds, e.g. 0,1: the concat and dual models are "
                         "trained with each (the high model with the first)")  # fmt: skip
@@ -156,9 +156,8 @@ def main() -> None:
     if len(set(seeds)) != len(seeds):
         parser.error(f"--train-seeds repeats a seed: {args.train_seeds!r}")
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    for seed in seeds:
-        for variant in ("high", *SEEDED) if seed == seeds[0] else SEEDED:
-            train(args.data, args.runs, variant, args.train_steps, env, seed, seeds[0])
+    for variant, seed, run in plan_runs(seeds):
+        train(args.data, args.runs / run, variant, seed, args.train_steps, env)
     rows = [r for r in plan_rows(seeds) if args.base_url or "SmolLM2" not in r[0]]
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         results = dict(zip([r[0] for r in rows], pool.map(lambda r: evaluate(r, args, env), rows), strict=True))
