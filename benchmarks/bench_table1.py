@@ -23,6 +23,8 @@ replications and sampler, so the real-motion row and every random draw are share
 ``--train-seeds 0,1`` also trains the concat and dual models with each further seed (``runs/<variant>-seed<N>``)
 and adds their rows (", seed N"), so a ranking between them can be told from a single run's accident.
 
+``--train-only dual,high`` trains only those runs, in that order, and stops, so that one process per core can train in parallel.
+
 ``--jobs 2`` runs two evaluations at a time with one thread each (faster than one with two threads on 2 cores).
 """
 
@@ -144,6 +146,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2, help="evaluations at a time (one thread each)")
     parser.add_argument("--force", action="store_true", help="re-run evaluations even if the same command finished")
+    parser.add_argument("--train-only", help="train only these runs (comma-separated folder names, e.g. dual,high), "
+                        "then stop: one process per core trains runs in parallel")  # fmt: skip
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     args.out_dir = args.runs / "eval"
@@ -156,8 +160,17 @@ def main() -> None:
     if len(set(seeds)) != len(seeds):
         parser.error(f"--train-seeds repeats a seed: {args.train_seeds!r}")
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    for variant, seed, run in plan_runs(seeds):
+    runs = plan_runs(seeds)
+    if args.train_only is not None:
+        wanted = args.train_only.split(",")
+        unknown = sorted(set(wanted) - {run for _, _, run in runs})
+        if unknown:
+            parser.error(f"--train-only: no run {', '.join(unknown)} in the plan ({', '.join(r for _, _, r in runs)})")
+        runs = sorted((r for r in runs if r[2] in wanted), key=lambda r: wanted.index(r[2]))  # in the order given
+    for variant, seed, run in runs:
         train(args.data, args.runs / run, variant, seed, args.train_steps, env)
+    if args.train_only is not None:
+        return
     rows = [r for r in plan_rows(seeds) if args.base_url or "SmolLM2" not in r[0]]
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         results = dict(zip([r[0] for r in rows], pool.map(lambda r: evaluate(r, args, env), rows), strict=True))

@@ -15,6 +15,7 @@ from motiongpt_cli.diffusion.sampler import SamplingOptions, sample
 from motiongpt_cli.diffusion.schedule import DDIMScheduler, DDPMScheduler, NoiseSchedule, make_scheduler, randn
 from motiongpt_cli.errors import MotionGPTError
 from motiongpt_cli.motion.features import FOOT_CONTACTS, features_to_joints
+from motiongpt_cli.motion.skeleton import FEATURE_DIM
 
 # ---------------------------------------------------------------------------------------------------- schedule
 
@@ -232,6 +233,33 @@ def test_denoiser_shapes_and_padding_invariance():
     out2 = model(x2, t, high, low, mask)
     torch.testing.assert_close(out[1, :12], out2[1, :12], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(out[0], out2[0])
+
+
+@pytest.mark.parametrize("conditioning", ["dual", "high"])
+def test_packed_training_forward_equals_the_padded_one_in_outputs_and_gradients(conditioning):
+    torch.manual_seed(3)
+    config = DenoiserConfig(width=32, layers=2, heads=4, ff_size=64, dropout=0.0, conditioning=conditioning,
+                            high_dim=16, low_dim=8)  # fmt: skip
+    padded, packed = MotionDenoiser(config).train(), MotionDenoiser(config).train()
+    packed.load_state_dict(padded.state_dict())
+    B, N = 4, 30
+    x, t = torch.randn(B, N, FEATURE_DIM), torch.randint(0, 1000, (B,))
+    high, low = torch.randn(B, 16), torch.randn(B, 8) if conditioning == "dual" else None
+    mask = torch.arange(N)[None] < torch.tensor([30, 7, 1, 19])[:, None]
+    keep = torch.tensor([True, False, True, True])
+    target = torch.randn(B, N, FEATURE_DIM)
+    outs = []
+    for model, pack in ((padded, False), (packed, True)):
+        out = model(x, t, high, low, mask, keep, keep.flip(0), pack=pack)
+        (((out - target) ** 2).sum(-1) * mask).sum().backward()
+        outs.append(out)
+    torch.testing.assert_close(outs[1][mask], outs[0][mask], rtol=1e-5, atol=1e-5)
+    assert torch.equal(outs[1][~mask], packed.output_proj.bias.expand(int((~mask).sum()), -1))  # padded rows: zeros
+    for (name, a), (_, b) in zip(padded.named_parameters(), packed.named_parameters(), strict=True):
+        torch.testing.assert_close(b.grad, a.grad, rtol=1e-4, atol=1e-5, msg=name)
+    # without padding there is nothing to pack: the same code path, bitwise
+    full = torch.ones(B, N, dtype=torch.bool)
+    assert torch.equal(packed(x, t, high, low, full, pack=True), packed(x, t, high, low, full))
 
 
 def test_denoiser_keep_masks_are_independent_per_text_and_sample():

@@ -154,7 +154,7 @@ def _teacher_run(teacher: LoadedModel) -> RunConfig:
 def _consistency(model: MotionDenoiser, x: torch.Tensor, t: torch.Tensor, high, low, mask, low_keep) -> torch.Tensor:
     c_skip, c_out = consistency_scalings(t)
     keep = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
-    out = model(x, t, high, low, mask, keep, low_keep)
+    out = model(x, t, high, low, mask, keep, low_keep, pack=True)  # the loss is masked: padded frames do not count
     return c_skip.to(x.device)[:, None, None] * x + c_out.to(x.device)[:, None, None] * out
 
 
@@ -166,7 +166,7 @@ def _teacher_step(teacher: MotionDenoiser, schedule, x_t, t, s, high, low, mask,
     none = torch.zeros_like(ones)
     out = teacher(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([high, high]),
                   None if low is None else torch.cat([low, low]), torch.cat([mask, mask]), torch.cat([ones, none]),
-                  torch.cat([low_keep, none]))  # fmt: skip
+                  torch.cat([low_keep, none]), pack=True)  # fmt: skip
     x0 = out[B:] + guidance * (out[:B] - out[B:])
     abar = torch.as_tensor(schedule.alphas_cumprod, dtype=torch.float64)  # coefficients in float64, as the scheduler's
     a_t, a_s = abar[t.cpu()], abar[s.cpu()]

@@ -319,7 +319,8 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, run.train)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-            x0_pred = train_model(x_t, t_local, high, low, mask, keep[lo:hi, 0].to(device), keep[lo:hi, 1].to(device))
+            x0_pred = train_model(x_t, t_local, high, low, mask, keep[lo:hi, 0].to(device), keep[lo:hi, 1].to(device),
+                                  pack=True)  # fmt: skip  # only the unpadded tokens through the per-token layers
         terms = diffusion_loss(x0_pred.float(), x0, mask, mean_t, std_t, run.loss)
         optimizer.zero_grad(set_to_none=True)
         terms["total"].backward()

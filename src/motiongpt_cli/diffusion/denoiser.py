@@ -165,7 +165,13 @@ class MotionDenoiser(nn.Module):
         mask: torch.Tensor | None = None,
         high_keep: torch.Tensor | None = None,
         low_keep: torch.Tensor | None = None,
+        *,
+        pack: bool = False,
     ) -> torch.Tensor:
+        """``pack``: run the per-token layers (projections, feed-forward) on the unpadded tokens only; training
+        uses it, since about half the tokens of a random batch are padding. Valid frames get the same outputs up to
+        float rounding; padded frames get the output layer's bias, which a masked loss ignores. With dropout, the
+        random draws differ from the unpacked path's. Without masked padding (MDM's layout) nothing is packed."""
         B, N, _ = x_t.shape
         if N > self.config.max_frames:
             raise MotionGPTError(f"{N} frames exceed the model's maximum of {self.config.max_frames}")
@@ -176,8 +182,22 @@ class MotionDenoiser(nn.Module):
             mask = None
         if mask is not None and not bool(mask.all()):  # no padding: the unmasked softmax is ~8% faster
             padding = torch.cat([torch.zeros_like(mask[:, :1]), ~mask], dim=1)  # True = ignore
-        hidden = self.encoder(tokens, src_key_padding_mask=padding)
+        if pack and padding is not None:
+            hidden = self._encode_packed(tokens, ~padding)
+        else:
+            hidden = self.encoder(tokens, src_key_padding_mask=padding)
         return self.output_proj(hidden[:, 1:])
+
+    def _encode_packed(self, tokens: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """``self.encoder`` on the valid tokens of ``tokens (B, L, d)``: projections and feed-forward on the packed
+        tokens, attention on the padded layout with padded keys masked; padded rows of the result are zeros."""
+        B, L, d = tokens.shape
+        index = valid.reshape(-1).nonzero().squeeze(1)
+        x = tokens.reshape(B * L, d)[index]
+        attend = valid[:, None, None, :]  # (B, 1, 1, L): every query sees the valid keys
+        for layer in self.encoder.layers:
+            x = _packed_layer(layer, x, index, attend)
+        return tokens.new_zeros(B * L, d).index_copy(0, index, x).view(B, L, d)
 
     def flops_per_forward(self, batch: int, frames: int) -> float:
         """Multiply-accumulate FLOPs (x2) of one forward: the matmuls (projections, attention, feed-forward)."""
@@ -185,3 +205,24 @@ class MotionDenoiser(nn.Module):
         per_layer = 2 * n * (4 * d * d + 2 * d * c.ff_size) + 2 * 2 * n * n * d
         io = 2 * frames * 2 * c.feature_dim * d + 2 * (2 * d * d + (c.high_dim + c.low_dim) * d)
         return float(batch * (c.layers * per_layer + io))
+
+
+def _packed_layer(
+    layer: nn.TransformerEncoderLayer, x: torch.Tensor, index: torch.Tensor, attend: torch.Tensor
+) -> torch.Tensor:
+    """One post-norm ``TransformerEncoderLayer`` (its own weights) on packed tokens ``x (T, d)``; ``index`` places
+    them in the flattened ``(B * L)`` layout that ``attend (B, 1, 1, L)`` describes."""
+    attn = layer.self_attn
+    B, L, d, heads = attend.shape[0], attend.shape[-1], x.shape[-1], attn.num_heads
+    qkv = nn.functional.linear(x, attn.in_proj_weight, attn.in_proj_bias)
+    q, k, v = (
+        qkv.new_zeros(B * L, 3 * d).index_copy(0, index, qkv).view(B, L, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
+    )
+    mixed = nn.functional.scaled_dot_product_attention(
+        q, k, v, attn_mask=attend, dropout_p=attn.dropout if layer.training else 0.0
+    )
+    mixed = nn.functional.linear(
+        mixed.transpose(1, 2).reshape(B * L, d)[index], attn.out_proj.weight, attn.out_proj.bias
+    )
+    x = layer.norm1(x + layer.dropout1(mixed))
+    return layer.norm2(x + layer.dropout2(layer.linear2(layer.dropout(layer.activation(layer.linear1(x))))))
