@@ -23,7 +23,8 @@ replications and sampler, so the real-motion row and every random draw are share
 ``--train-seeds 0,1`` also trains the concat and dual models with each further seed (``runs/<variant>-seed<N>``)
 and adds their rows (", seed N"), so a ranking between them can be told from a single run's accident.
 
-``--train-only dual,high`` trains only those runs, in that order, and stops, so that one process per core can train in parallel.
+``--train-only dual,high`` trains only those runs, in that order, and stops, so that one process per core can
+train in parallel.
 
 ``--jobs 2`` runs two evaluations at a time with one thread each (faster than one with two threads on 2 cores).
 """
