@@ -1,14 +1,17 @@
-"""Seconds per training step with the denoiser's per-token layers on every (padded) token against on the unpadded
-tokens only (``pack=True``, what ``motiongpt train`` does), in one run on one machine.
+"""Packing, measured: seconds per training step and per sampling forward with the denoiser's per-token layers on
+every (padded) token (``pack=False``) against on the clip frames only (``pack=True``, the default), in one run on
+one machine.
 
-    python benchmarks/bench_train_step.py --data synth.jsonl [--config examples/train-embedded.toml] [--batches 6]
+    python benchmarks/bench_packing.py --data synth.jsonl [--config examples/train-embedded.toml] [--batches 6]
         [--runs 2] [--threads 1] [--json out]
 
 Each batch draws ``batch_size`` clip lengths from the training split of ``--data`` (cut to the model's maximum),
 as the training loop's random batches do, and is padded to its longest clip. One step is the forward, the
 diffusion loss with the config's weights, the backward and an AdamW step, on random features and text
-embeddings (the cost does not depend on their values). The two settings are interleaved ``--runs`` times over the
-same batches; each figure is the median. The CPU's features and float32 matmul rate are printed beside them.
+embeddings (the cost does not depend on their values). One sampling forward is the guided one: the batch twice
+(conditional and unconditional) in eval mode, without gradients, as ``generate`` and ``evaluate`` run it. The two
+settings are interleaved ``--runs`` times over the same batches; each figure is the median. The CPU's features and
+float32 matmul rate are printed beside them.
 """
 
 from __future__ import annotations
@@ -78,21 +81,39 @@ def main() -> None:
             optimizer.step()
         return (time.perf_counter() - start) / len(batches)
 
-    seconds_per_step(False), seconds_per_step(True)  # warm-up
-    times: dict[bool, list[float]] = {False: [], True: []}
-    for _ in range(args.runs):
-        for pack in (False, True):
-            times[pack].append(seconds_per_step(pack))
-    padded, packed = statistics.median(times[False]), statistics.median(times[True])
+    @torch.no_grad()
+    def seconds_per_forward(pack: bool) -> float:
+        model.eval()
+        t2, keep = torch.cat([t, t]), torch.cat([torch.ones(B, dtype=torch.bool), torch.zeros(B, dtype=torch.bool)])
+        start = time.perf_counter()
+        for x0, mask in batches:
+            model(torch.cat([x0, x0]), t2, torch.cat([high, high]), torch.cat([low, low]), torch.cat([mask, mask]),
+                  keep, keep, pack=pack)  # fmt: skip
+        model.train()
+        return (time.perf_counter() - start) / len(batches)
+
+    times: dict[tuple[str, bool], list[float]] = {}
+    for measure in (seconds_per_step, seconds_per_forward):
+        measure(False), measure(True)  # warm-up
+        for _ in range(args.runs):
+            for pack in (False, True):
+                times.setdefault((measure.__name__, pack), []).append(measure(pack))
+    padded, packed = (statistics.median(times["seconds_per_step", p]) for p in (False, True))
+    padded_fwd, packed_fwd = (statistics.median(times["seconds_per_forward", p]) for p in (False, True))
+    config = args.config.resolve()
+    config_name = str(config.relative_to(ROOT) if config.is_relative_to(ROOT) else config)
     result = {
         "cpu": cpu_summary(), "threads": args.threads, "matmul_gflops": round(matmul_gflops(), 1),
-        "config": str(args.config), "batch_size": B, "valid_token_share": round(valid, 3),
+        "config": config_name, "batch_size": B, "valid_token_share": round(valid, 3),
         "padded_s_per_step": round(padded, 3), "packed_s_per_step": round(packed, 3),
-        "speedup": round(padded / packed, 2),
+        "speedup": round(padded / packed, 2), "padded_s_per_sampling_forward": round(padded_fwd, 3),
+        "packed_s_per_sampling_forward": round(packed_fwd, 3), "sampling_speedup": round(padded_fwd / packed_fwd, 2),
     }  # fmt: skip
     print(f"{result['cpu']}, {args.threads} thread(s), float32 matmul {result['matmul_gflops']} GFLOP/s")
     print(f"batch {B}, {valid:.0%} of the padded frames are clip frames")
-    print(f"padded {padded:.3f} s/step, packed {packed:.3f} s/step: {padded / packed:.2f}x")
+    print(f"training step: padded {padded:.3f} s, packed {packed:.3f} s: {padded / packed:.2f}x")
+    print(f"guided sampling forward (batch {2 * B}): padded {padded_fwd:.3f} s, packed {packed_fwd:.3f} s: "
+          f"{padded_fwd / packed_fwd:.2f}x")  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
 
