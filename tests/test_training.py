@@ -129,6 +129,45 @@ def test_warmup_schedule():
     assert [lr_at(s, cfg) for s in range(6)] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3])
 
 
+def test_cosine_decay_over_the_last_steps():
+    cfg = run_config_from_dict(_run(steps=10, lr=1.0, warmup_steps=2, decay_steps=4, lr_min=0.1)).train
+    half_cosine = [0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * k / 4)) for k in range(4)]
+    assert [lr_at(s, cfg) for s in range(10)] == pytest.approx([0.5, 1.0, 1, 1, 1, 1, *half_cosine])
+    assert lr_at(8, cfg) == pytest.approx(0.55)  # half-way down: the mean of lr and lr_min
+    for bad, message in (({"lr_min": 2.0}, "is above 'train.lr'"), ({"decay_steps": 9}, "does not fit"),
+                         ({"decay_steps": -1}, "decay_steps")):  # fmt: skip
+        with pytest.raises(MotionGPTError, match=message):
+            run_config_from_dict(_run(steps=10, lr=1.0, warmup_steps=2, **bad))
+
+
+def test_a_decay_added_on_resume_equals_one_trained_with_it(data, tmp_path, embedding_cache):
+    """The learning rate depends only on the step and the schedule: a run resumed at step 10 with a decay over its
+    last 8 of 20 steps ends exactly as a run configured with that decay from the start."""
+    records, mean, std = data
+    whole = train(run_config_from_dict(_run(steps=20, checkpoint_every=5, decay_steps=8)), records, mean, std,
+                  tmp_path / "whole", cache_dir=embedding_cache)  # fmt: skip
+    train(run_config_from_dict(_run(steps=20, checkpoint_every=5)), records, mean, std, tmp_path / "split",
+          cache_dir=embedding_cache, max_steps_this_run=10)  # fmt: skip
+    with pytest.raises(MotionGPTError, match="before this checkpoint's step 10"):  # the decay would start at 8
+        train(run_config_from_dict(_run()), records, mean, std, tmp_path / "split", cache_dir=embedding_cache,
+              resume=True, decay_steps=12)  # fmt: skip
+    resumed = train(run_config_from_dict(_run()), records, mean, std, tmp_path / "split", cache_dir=embedding_cache,
+                    resume=True, decay_steps=8)  # fmt: skip
+    rows = [json.loads(x) for x in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["lr"] for r in rows[:12]] == [5e-4] + [1e-3] * 11  # warm-up, then constant until step 12
+    assert rows[-1]["lr"] == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * 7 / 8)))
+    for a, b in zip(_weights(tmp_path / "whole"), _weights(tmp_path / "split"), strict=True):
+        for k in a:
+            assert torch.equal(a[k], b[k]), k
+    assert resumed.final_loss == whole.final_loss
+    state = json.loads((tmp_path / "split" / "model" / "train_state.json").read_text())
+    assert (state["run"]["train"]["decay_steps"], state["run"]["train"]["lr_min"]) == (8, 0.0)
+    # extending a run that has decayed would move a decay it already took
+    with pytest.raises(MotionGPTError, match="before this checkpoint's step 20"):
+        train(run_config_from_dict(_run()), records, mean, std, tmp_path / "split", cache_dir=embedding_cache,
+              resume=True, steps=30)  # fmt: skip
+
+
 def _toml(path: Path, cfg: dict) -> Path:
     lines = []
     for section, values in cfg.items():
@@ -156,6 +195,14 @@ def test_cli_train_resume_and_errors(tiny_corpus, tmp_path, monkeypatch):
     r = runner.invoke(app, [*base, "--resume", "--steps", "6", "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout.strip().splitlines()[-1])["steps"] == 6
+    r = runner.invoke(app, [*base, "--resume", "--steps", "8", "--decay-steps", "3"])  # would start at 5 < 6
+    assert r.exit_code == 1 and "before this checkpoint's step 6" in r.output and "Traceback" not in r.output
+    r = runner.invoke(app, [*base, "--resume", "--steps", "8", "--decay-steps", "2", "--json"])
+    assert r.exit_code == 0, r.output
+    lrs = [json.loads(x)["lr"] for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert lrs[5] == 1e-3 and lrs[6] == pytest.approx(1e-3) and lrs[7] == pytest.approx(5e-4)
+    r = runner.invoke(app, [*base, "--resume", "--steps", "10", "--decay-steps", "-2"])
+    assert r.exit_code == 2 and "Traceback" not in r.output
     bad = tmp_path / "bad.toml"
     bad.write_text("[model]\nwidht = 3\n")
     r = runner.invoke(app, ["--no-config", "train", "--data", str(tiny_corpus), "--config", str(bad), "-o",

@@ -12,6 +12,7 @@ Frozen text encoders run once per unique text before the first step; the loop on
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import math
@@ -36,6 +37,7 @@ from .training_config import (  # noqa: F401  (re-exported: the run configuratio
     DiffusionConfig,
     OptimConfig,
     RunConfig,
+    check_schedule,
     load_run_config,
     run_config_from_dict,
 )
@@ -208,10 +210,24 @@ def _epoch_permutation(n_items: int, seed: int, epoch: int) -> np.ndarray:
 
 
 def lr_at(step: int, cfg: OptimConfig) -> float:
-    """Linear warm-up to ``lr`` over ``warmup_steps``, then constant (as MDM)."""
+    """Linear warm-up to ``lr`` over ``warmup_steps``, then constant (as MDM); with ``decay_steps``, the run's last
+    ``decay_steps`` steps go from ``lr`` down towards ``lr_min`` along a half cosine."""
     if cfg.warmup_steps and step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
+    start = cfg.steps - cfg.decay_steps
+    if cfg.decay_steps and step >= start:
+        return cfg.lr_min + (cfg.lr - cfg.lr_min) * 0.5 * (1 + math.cos(math.pi * (step - start) / cfg.decay_steps))
     return cfg.lr
+
+
+def _same_schedule_before(step: int, old: OptimConfig, new: OptimConfig) -> bool:
+    """Whether ``new`` gives every step before ``step`` the learning rate ``old`` gave it (a resume cannot change the
+    steps already taken)."""
+    def decay_start(cfg: OptimConfig) -> int:
+        return cfg.steps - cfg.decay_steps if cfg.decay_steps else step
+    if min(decay_start(old), decay_start(new)) >= step:
+        return True  # neither decays before the checkpoint
+    return (old.steps, old.decay_steps, old.lr_min) == (new.steps, new.decay_steps, new.lr_min)
 
 
 def train(
@@ -228,6 +244,7 @@ def train(
     on_step: Callable[[StepReport], None] | None = None,
     max_steps_this_run: int | None = None,
     steps: int | None = None,
+    decay_steps: int | None = None,
 ) -> TrainResult:
     """Train (or resume) into ``out_dir``: ``out_dir/model`` is the model directory, ``metrics.jsonl`` the log.
 
@@ -254,8 +271,18 @@ def train(
         start_step = int(state_json["step"])
     elif (out_dir / "model").exists() and dist.is_main:
         raise MotionGPTError(f"{out_dir} already holds a training run", hint="use --resume, or another -o folder")
+    taken = dataclasses.replace(run.train)
     if steps is not None:
         run.train.steps = int(validation.TRAIN_STEPS.check("steps", steps))
+    if decay_steps is not None:
+        run.train.decay_steps = int(validation.DECAY_STEPS.check("decay_steps", decay_steps))
+    check_schedule(run.train, "--steps/--decay-steps")
+    if resume and not _same_schedule_before(start_step, taken, run.train):
+        raise MotionGPTError(
+            f"the new learning-rate schedule would change the steps before this checkpoint's step {start_step}",
+            hint=f"decay over at most {run.train.steps - start_step} steps from here, or resume with the run's own "
+            f"--steps {taken.steps}",
+        )
     if start_step >= run.train.steps:
         raise MotionGPTError(
             f"the run in {out_dir} already did {start_step} of {run.train.steps} steps", hint="pass more --steps"

@@ -32,6 +32,8 @@ class OptimConfig:
     lr: float = 1e-4
     weight_decay: float = 0.0
     warmup_steps: int = 1000
+    decay_steps: int = 0  # the run's last decay_steps steps lower lr to lr_min along a half cosine (0: constant, MDM)
+    lr_min: float = 0.0
     grad_clip: float = 1.0
     ema_decay: float = 0.9999
     seed: int = 0
@@ -108,6 +110,8 @@ _RUN_BOUNDS: dict[str, validation.Bounds] = {
     "train.lr": validation.Bounds(gt=0, le=10),
     "train.weight_decay": validation.Bounds(ge=0, le=10),
     "train.warmup_steps": validation.Bounds(integer=True, ge=0, le=100_000_000),
+    "train.decay_steps": validation.Bounds(integer=True, ge=0, le=100_000_000),
+    "train.lr_min": validation.Bounds(ge=0, le=10),
     "train.grad_clip": validation.Bounds(ge=0, le=1e6),
     "train.ema_decay": validation.Bounds(ge=0, lt=1),
     "train.seed": validation.SEED,
@@ -124,6 +128,7 @@ _RUN_BOUNDS: dict[str, validation.Bounds] = {
 
 
 def _validate(run: RunConfig, where: str) -> None:
+    check_schedule(run.train, where)
     if run.model.conditioning == "dual" and not run.text.low_encoder:
         raise MotionGPTError(f"{where}: dual conditioning needs text.low_encoder")
 
@@ -139,3 +144,15 @@ def load_run_config(path: Path | None) -> RunConfig:
     except tomllib.TOMLDecodeError as exc:
         raise MotionGPTError(f"{path}: invalid TOML: {exc}") from None
     return run_config_from_dict(data, str(path))
+
+
+def check_schedule(train: OptimConfig, where: str = "config") -> None:
+    """The learning-rate schedule's numbers agree with each other (the decay fits in the run, after the warm-up)."""
+    if train.lr_min > train.lr:
+        raise MotionGPTError(f"{where}: 'train.lr_min' ({train.lr_min:g}) is above 'train.lr' ({train.lr:g})")
+    if train.decay_steps > train.steps - train.warmup_steps:
+        raise MotionGPTError(
+            f"{where}: 'train.decay_steps' ({train.decay_steps}) does not fit in the {train.steps} steps after the "
+            f"{train.warmup_steps} warm-up steps",
+            hint="decay over fewer steps, or train for more",
+        )

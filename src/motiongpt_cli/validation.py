@@ -92,6 +92,7 @@ MM_TEXTS = Bounds(integer=True, ge=0, le=100_000)
 MM_REPEATS = Bounds(integer=True, ge=10, le=10_000)
 # training
 TRAIN_STEPS = Bounds(integer=True, ge=1, le=100_000_000)
+DECAY_STEPS = Bounds(integer=True, ge=0, le=100_000_000)
 # data
 CLIPS = Bounds(integer=True, ge=1, le=10_000_000)
 WORKERS = Bounds(integer=True, ge=1, le=1024)

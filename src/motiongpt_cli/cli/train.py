@@ -29,6 +29,10 @@ def train_cmd(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in the output folder exactly."),
     steps: int | None = typer.Option(None, "--steps", parser=number(validation.TRAIN_STEPS),
                                      help="Total steps (overrides the config; extends on resume)."),  # fmt: skip
+    decay_steps: int | None = typer.Option(None, "--decay-steps", parser=number(validation.DECAY_STEPS),
+                                           help="Lower the learning rate to train.lr_min along a half cosine over "
+                                           "the run's last N steps (overrides the config; on resume, only steps "
+                                           "not yet taken)."),  # fmt: skip
     as_json: bool = typer.Option(False, "--json", help="Print one JSON line per logged step and a summary."),
 ) -> None:
     """Train the dual-conditioned diffusion model (one process, or many with torchrun), or distil one (--distill)."""
@@ -71,11 +75,14 @@ def train_cmd(
 
                 if dist.world_size > 1:
                     raise MotionGPTError("distillation runs in one process (not under torchrun)")
+                if decay_steps is not None:
+                    raise MotionGPTError("--decay-steps is for training; a distillation keeps its learning rate")
                 result = run_distillation(distill, records, out, distill_config, resume=resume, device=device,
                                           cache_dir=cache_dir(), on_step=on_step, steps=steps)  # fmt: skip
             else:
                 result = train(run, records, mean, std, out, resume=resume, device=device, dist=dist,
-                               cache_dir=cache_dir(), on_step=on_step, steps=steps)  # fmt: skip
+                               cache_dir=cache_dir(), on_step=on_step, steps=steps,
+                               decay_steps=decay_steps)  # fmt: skip
         finally:
             if progress is not None:
                 progress.stop()
