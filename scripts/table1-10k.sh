@@ -20,11 +20,8 @@ steps=10000
 plan=(--data "$data" --runs "$runs" --train-steps "$steps" --train-seeds 0,1)
 mkdir -p "$runs"
 
-corpus() {
-  if [ ! -f "$data" ]; then
-    motiongpt --quiet data synth -o "$work/synth-v2" --clips 6000 --seed 0 --overwrite
-    motiongpt --quiet data prepare --humanml3d "$work/synth-v2" --babel "$work/synth-v2" -o "$data" --overwrite
-  fi
+corpus() {  # the embedded model's corpus, made by its own script
+  EMBEDDED_TRAIN_DIR="$work" scripts/train-embedded-v2.sh corpus
 }
 
 restore() {  # RUN: the committed checkpoint into the work folder, unless the work folder is further on

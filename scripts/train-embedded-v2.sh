@@ -2,6 +2,7 @@
 # The next embedded default model (issue 16): examples/train-embedded.toml on 6,000 clips (+ mirrors) of the
 # 44-action synthetic corpus, seed 0. Resumable across sessions: the checkpoint committed in training/embedded-v2/
 # is copied into a work folder, continued exactly with --resume, and copied back with `save`.
+#   scripts/train-embedded-v2.sh corpus        # synthesise the corpus into $EMBEDDED_TRAIN_DIR (/work/runs) if needed
 #   scripts/train-embedded-v2.sh run [STEPS]   # synthesise the corpus if needed, then train or resume (background it)
 #   scripts/train-embedded-v2.sh save          # copy the latest checkpoint back into training/embedded-v2/
 #   scripts/train-embedded-v2.sh ship [DIR]    # make DIR (default: the committed checkpoint) the embedded default:
@@ -17,12 +18,18 @@ work=${EMBEDDED_TRAIN_DIR:-/work/runs}
 run="$work/embedded-v2"
 keep="$repo/training/embedded-v2"
 mkdir -p "$work"
+corpus() {  # the run's corpus, in $work/synth-v2.jsonl (deterministic: made again in each session)
+  if [ ! -f "$work/synth-v2.jsonl" ]; then
+    motiongpt --quiet data synth -o "$work/synth-v2" --clips 6000 --seed 0 --overwrite
+    motiongpt --quiet data prepare --humanml3d "$work/synth-v2" --babel "$work/synth-v2" -o "$work/synth-v2.jsonl" --overwrite
+  fi
+}
 case "${1:-run}" in
+  corpus)
+    corpus
+    ;;
   run)
-    if [ ! -f "$work/synth-v2.jsonl" ]; then
-      motiongpt --quiet data synth -o "$work/synth-v2" --clips 6000 --seed 0 --overwrite
-      motiongpt --quiet data prepare --humanml3d "$work/synth-v2" --babel "$work/synth-v2" -o "$work/synth-v2.jsonl" --overwrite
-    fi
+    corpus
     steps=()
     [ -n "${2:-}" ] && steps=(--steps "$2")
     if [ ! -d "$run/model" ] && [ -f "$keep/model/train_state.json" ]; then
@@ -108,5 +115,5 @@ PY
     rm -rf "$assets/lcm" && mv "$new" "$assets/lcm"
     python -c "import json; print('shipped the student at step', json.load(open('$assets/lcm/config.json'))['training']['steps'])"
     ;;
-  *) echo "usage: $0 run [STEPS] | save | ship [DIR] | distill [STEPS] | ship-student DIR [STEPS]" >&2; exit 2 ;;
+  *) echo "usage: $0 corpus | run [STEPS] | save | ship [DIR] | distill [STEPS] | ship-student DIR [STEPS]" >&2; exit 2 ;;
 esac
