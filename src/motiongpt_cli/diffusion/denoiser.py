@@ -166,14 +166,14 @@ class MotionDenoiser(nn.Module):
         high_keep: torch.Tensor | None = None,
         low_keep: torch.Tensor | None = None,
         *,
-        pack: bool = True,
+        pack: bool = False,
     ) -> torch.Tensor:
-        """``pack`` (the default): when padding is masked, run the per-token layers (projections, feed-forward) on
-        the unpadded tokens only. A batch of clips of mixed lengths is about half padding (training batches,
-        evaluation batches); packing makes a step about 1.6 times faster. Valid frames get the outputs of the padded
-        computation up to float rounding; padded frames get the output layer's bias (nothing reads them: losses
-        are masked and samples cut to their lengths). With dropout, the random draws differ from the padded path's.
-        Without masked padding (MDM's layout) there is nothing to pack."""
+        """``pack`` (training and distillation use it): when padding is masked, run the per-token layers
+        (projections, feed-forward) on the unpadded tokens only; a random batch is about half padding, and a step
+        is about 1.6 times faster. Valid frames get the outputs of the padded computation up to float rounding;
+        padded frames get the output layer's bias (a masked loss ignores them). Not the default, because an
+        imported MDM model's padded frames then differ from the original's. With dropout, the random draws differ
+        from the padded path's. Without masked padding (MDM's layout) there is nothing to pack."""
         B, N, _ = x_t.shape
         if N > self.config.max_frames:
             raise MotionGPTError(f"{N} frames exceed the model's maximum of {self.config.max_frames}")
