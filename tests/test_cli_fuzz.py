@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -184,6 +184,7 @@ def test_evaluate_numbers(eval_models, eval_corpus, home, drawn):
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.sampled_from(NASTY + ["1", "2"]))
+@example(steps="1")  # shorter than the warm-up: always tried
 def test_train_numbers(tiny, home, steps, tiny_run):
     _, data = tiny
     valid = _valid(steps, v.TRAIN_STEPS)

@@ -20,7 +20,8 @@ from motiongpt_cli.checkpoint import ModelLoadError, load_model
 from motiongpt_cli.cli import app
 from motiongpt_cli.data.prepare import load_dataset
 from motiongpt_cli.errors import MotionGPTError
-from motiongpt_cli.training import lr_at, run_config_from_dict, train
+from motiongpt_cli.lr_schedule import lr_at
+from motiongpt_cli.training import run_config_from_dict, train
 
 runner = CliRunner()
 
@@ -127,6 +128,11 @@ def test_sample_gif_every_n_steps(data, tmp_path, embedding_cache):
 def test_warmup_schedule():
     cfg = run_config_from_dict(_run(lr=1e-3, warmup_steps=4)).train
     assert [lr_at(s, cfg) for s in range(6)] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3])
+    # without a decay, a run may stop while still warming up (a smoke run, --steps 1); with one it may not
+    short = run_config_from_dict(_run(steps=1, lr=1e-3, warmup_steps=4)).train
+    assert lr_at(0, short) == pytest.approx(2.5e-4)
+    with pytest.raises(MotionGPTError, match=r"^my\.toml: 'train\.decay_steps' \(1\) does not fit"):
+        run_config_from_dict(_run(steps=1, warmup_steps=4, decay_steps=1), "my.toml")
 
 
 def test_cosine_decay_over_the_last_steps():

@@ -35,6 +35,7 @@ from .checkpoint import CONFIG, NORMALIZATION, WEIGHTS, LoadedModel, load_model,
 from .diffusion.denoiser import MotionDenoiser
 from .diffusion.schedule import CONSISTENCY_GRID, consistency_grid, consistency_scalings
 from .errors import MotionGPTError
+from .lr_schedule import lr_at
 from .training import (
     METRICS,
     TRAIN_STATE,
@@ -52,7 +53,6 @@ from .training import (
     _step_seed,
     _update_ema,
     load_batch,
-    lr_at,
     records_fingerprint,
     train_state,
 )

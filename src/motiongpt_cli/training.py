@@ -25,19 +25,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import validation
+from . import lr_schedule, validation
 from .checkpoint import model_config, resolve_model_dir, write_model_dir
 from .diffusion.denoiser import MotionDenoiser
 from .diffusion.losses import diffusion_loss
 from .diffusion.schedule import NoiseSchedule
 from .errors import MotionGPTError, MotionGPTWarning
+from .lr_schedule import lr_at, same_before
 from .paths import INDEX_FILE
 from .text.conditioning import concat_text
 from .training_config import (  # noqa: F401  (re-exported: the run configuration is part of training's API)
     DiffusionConfig,
     OptimConfig,
     RunConfig,
-    check_schedule,
     load_run_config,
     run_config_from_dict,
 )
@@ -209,27 +209,6 @@ def _epoch_permutation(n_items: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n_items)
 
 
-def lr_at(step: int, cfg: OptimConfig) -> float:
-    """Linear warm-up to ``lr`` over ``warmup_steps``, then constant (as MDM); with ``decay_steps``, the run's last
-    ``decay_steps`` steps go from ``lr`` down towards ``lr_min`` along a half cosine."""
-    if cfg.warmup_steps and step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    start = cfg.steps - cfg.decay_steps
-    if cfg.decay_steps and step >= start:
-        return cfg.lr_min + (cfg.lr - cfg.lr_min) * 0.5 * (1 + math.cos(math.pi * (step - start) / cfg.decay_steps))
-    return cfg.lr
-
-
-def _same_schedule_before(step: int, old: OptimConfig, new: OptimConfig) -> bool:
-    """Whether ``new`` gives every step before ``step`` the learning rate ``old`` gave it (a resume cannot change the
-    steps already taken)."""
-    def decay_start(cfg: OptimConfig) -> int:
-        return cfg.steps - cfg.decay_steps if cfg.decay_steps else step
-    if min(decay_start(old), decay_start(new)) >= step:
-        return True  # neither decays before the checkpoint
-    return (old.steps, old.decay_steps, old.lr_min) == (new.steps, new.decay_steps, new.lr_min)
-
-
 def train(
     run: RunConfig,
     records: list[dict],
@@ -276,8 +255,9 @@ def train(
         run.train.steps = int(validation.TRAIN_STEPS.check("steps", steps))
     if decay_steps is not None:
         run.train.decay_steps = int(validation.DECAY_STEPS.check("decay_steps", decay_steps))
-    check_schedule(run.train, "--steps/--decay-steps")
-    if resume and not _same_schedule_before(start_step, taken, run.train):
+    if steps is not None or decay_steps is not None:  # a fresh run's own schedule was checked when it was read
+        lr_schedule.check(run.train, "--steps/--decay-steps")
+    if resume and not same_before(start_step, taken, run.train):
         raise MotionGPTError(
             f"the new learning-rate schedule would change the steps before this checkpoint's step {start_step}",
             hint=f"decay over at most {run.train.steps - start_step} steps from here, or resume with the run's own "

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import validation
+from . import lr_schedule, validation
 from .checkpoint import TextConfig
 from .diffusion.denoiser import DenoiserConfig
 from .diffusion.losses import LossWeights
@@ -128,7 +128,7 @@ _RUN_BOUNDS: dict[str, validation.Bounds] = {
 
 
 def _validate(run: RunConfig, where: str) -> None:
-    check_schedule(run.train, where)
+    lr_schedule.check(run.train, where)
     if run.model.conditioning == "dual" and not run.text.low_encoder:
         raise MotionGPTError(f"{where}: dual conditioning needs text.low_encoder")
 
@@ -144,15 +144,3 @@ def load_run_config(path: Path | None) -> RunConfig:
     except tomllib.TOMLDecodeError as exc:
         raise MotionGPTError(f"{path}: invalid TOML: {exc}") from None
     return run_config_from_dict(data, str(path))
-
-
-def check_schedule(train: OptimConfig, where: str = "config") -> None:
-    """The learning-rate schedule's numbers agree with each other (the decay fits in the run, after the warm-up)."""
-    if train.lr_min > train.lr:
-        raise MotionGPTError(f"{where}: 'train.lr_min' ({train.lr_min:g}) is above 'train.lr' ({train.lr:g})")
-    if train.decay_steps > train.steps - train.warmup_steps:
-        raise MotionGPTError(
-            f"{where}: 'train.decay_steps' ({train.decay_steps}) does not fit in the {train.steps} steps after the "
-            f"{train.warmup_steps} warm-up steps",
-            hint="decay over fewer steps, or train for more",
-        )
