@@ -1,6 +1,6 @@
 """Packing, measured: seconds per training step and per sampling forward with the denoiser's per-token layers on
-every (padded) token (``pack=False``) against on the clip frames only (``pack=True``, the default), in one run on
-one machine.
+every (padded) token (``pack=False``) against on the clip frames only (``pack=True``, what training and sampling
+run), in one run on one machine.
 
     python benchmarks/bench_packing.py --data synth.jsonl [--config examples/train-embedded.toml] [--batches 6]
         [--runs 2] [--threads 1] [--json out]

@@ -168,12 +168,12 @@ class MotionDenoiser(nn.Module):
         *,
         pack: bool = False,
     ) -> torch.Tensor:
-        """``pack`` (training and distillation use it): when padding is masked, run the per-token layers
+        """``pack`` (training, distillation and sampling use it): when padding is masked, run the per-token layers
         (projections, feed-forward) on the unpadded tokens only; a random batch is about half padding, and a step
         is about 1.6 times faster. Valid frames get the outputs of the padded computation up to float rounding;
-        padded frames get the output layer's bias (a masked loss ignores them). Not the default, because an
-        imported MDM model's padded frames then differ from the original's. With dropout, the random draws differ
-        from the padded path's. Without masked padding (MDM's layout) there is nothing to pack."""
+        padded frames get the output layer's bias (a masked loss ignores them, samplers cut them). Not the default
+        of a direct call, where an imported MDM model's padded frames match the original's. With dropout, the
+        random draws differ from the padded path's. Without masked padding (MDM's layout) there is nothing to pack."""
         B, N, _ = x_t.shape
         if N > self.config.max_frames:
             raise MotionGPTError(f"{N} frames exceed the model's maximum of {self.config.max_frames}")

@@ -90,19 +90,24 @@ def guided_x0(model: MotionDenoiser, x: torch.Tensor, t: int, high: torch.Tensor
 
 
 def _guided_x0(model, x, t, high, low, mask, low_keep, options: SamplingOptions) -> torch.Tensor:
+    """Packed forwards: with masked padding, a padded frame never reaches a clip frame (its keys are masked), so only
+    the clip frames go through the per-token layers; their outputs are the padded computation's up to float rounding,
+    and the padded frames' (cut from every result) are the output bias."""
     B, device = x.shape[0], x.device
     ones = torch.ones(B, dtype=torch.bool, device=device)
     none = torch.zeros_like(ones)
     if options.guidance == 1.0:
-        return model(x, torch.full((B,), t, device=device, dtype=torch.long), high, low, mask, ones, low_keep)
+        tt = torch.full((B,), t, device=device, dtype=torch.long)
+        return model(x, tt, high, low, mask, ones, low_keep, pack=True)
     if options.guidance_passes == "separate":  # MDM's ClassifierFreeSampleModel: two forwards
         tt = torch.full((B,), t, device=device, dtype=torch.long)
-        cond = model(x, tt, high, low, mask, ones, low_keep)
-        uncond = model(x, tt, high, low, mask, none, none)
+        cond = model(x, tt, high, low, mask, ones, low_keep, pack=True)
+        uncond = model(x, tt, high, low, mask, none, none, pack=True)
     else:  # [conditional; unconditional] in one batch
         tt = torch.full((2 * B,), t, device=device, dtype=torch.long)
         out = model(torch.cat([x, x]), tt, torch.cat([high, high]), None if low is None else torch.cat([low, low]),
-                    torch.cat([mask, mask]), torch.cat([ones, none]), torch.cat([low_keep, none]))  # fmt: skip
+                    torch.cat([mask, mask]), torch.cat([ones, none]), torch.cat([low_keep, none]),
+                    pack=True)  # fmt: skip
         cond, uncond = out[:B], out[B:]
     return uncond + options.guidance * (cond - uncond)
 
