@@ -1,6 +1,7 @@
 """Packing, measured: seconds per training step and per sampling forward with the denoiser's per-token layers on
 every (padded) token (``pack=False``) against on the clip frames only (``pack=True``, what training and sampling
-run), in one run on one machine.
+run), with the packed attention either as one kernel on the padded layout (the GPU default) or clip by clip (the
+CPU default), in one run on one machine.
 
     python benchmarks/bench_packing.py --data synth.jsonl [--config examples/train-embedded.toml] [--batches 6]
         [--runs 2] [--threads 1] [--json out]
@@ -9,7 +10,7 @@ Each batch draws ``batch_size`` clip lengths from the training split of ``--data
 as the training loop's random batches do, and is padded to its longest clip. One step is the forward, the
 diffusion loss with the config's weights, the backward and an AdamW step, on random features and text
 embeddings (the cost does not depend on their values). One sampling forward is the guided one: the batch twice
-(conditional and unconditional) in eval mode, without gradients, as ``generate`` and ``evaluate`` run it. The two
+(conditional and unconditional) in eval mode, without gradients, as ``generate`` and ``evaluate`` run it. The three
 settings are interleaved ``--runs`` times over the same batches; each figure is the median. The CPU's features and
 float32 matmul rate are printed beside them.
 """
@@ -17,6 +18,7 @@ float32 matmul rate are printed beside them.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import sys
@@ -72,7 +74,15 @@ def main() -> None:
     high, low = torch.randn(B, run.model.high_dim), torch.randn(B, run.model.low_dim)
     mean, std = torch.zeros(F), torch.ones(F)
 
-    def seconds_per_step(pack: bool) -> float:
+    settings = {"padded": False, "packed, batched attention": False, "packed, per-clip attention": True}
+
+    def use(setting: str) -> bool:  # the attention of the packed path, forced either way; whether to pack
+        model._encode_packed = functools.partial(MotionDenoiser._encode_packed, model,
+                                                 per_clip=setting.endswith("per-clip attention"))  # fmt: skip
+        return setting != "padded"
+
+    def seconds_per_step(setting: str) -> float:
+        pack = use(setting)
         start = time.perf_counter()
         for x0, mask in batches:
             terms = diffusion_loss(model(x0, t, high, low, mask, pack=pack), x0, mask, mean, std, run.loss)
@@ -82,7 +92,8 @@ def main() -> None:
         return (time.perf_counter() - start) / len(batches)
 
     @torch.no_grad()
-    def seconds_per_forward(pack: bool) -> float:
+    def seconds_per_forward(setting: str) -> float:
+        pack = use(setting)
         model.eval()
         t2, keep = torch.cat([t, t]), torch.cat([torch.ones(B, dtype=torch.bool), torch.zeros(B, dtype=torch.bool)])
         start = time.perf_counter()
@@ -92,28 +103,28 @@ def main() -> None:
         model.train()
         return (time.perf_counter() - start) / len(batches)
 
-    times: dict[tuple[str, bool], list[float]] = {}
+    times: dict[tuple[str, str], list[float]] = {}
     for measure in (seconds_per_step, seconds_per_forward):
-        measure(False), measure(True)  # warm-up
+        for setting in settings:
+            measure(setting)  # warm-up
         for _ in range(args.runs):
-            for pack in (False, True):
-                times.setdefault((measure.__name__, pack), []).append(measure(pack))
-    padded, packed = (statistics.median(times["seconds_per_step", p]) for p in (False, True))
-    padded_fwd, packed_fwd = (statistics.median(times["seconds_per_forward", p]) for p in (False, True))
+            for setting in settings:
+                times.setdefault((measure.__name__, setting), []).append(measure(setting))
     config = args.config.resolve()
     config_name = str(config.relative_to(ROOT) if config.is_relative_to(ROOT) else config)
     result = {
         "cpu": cpu_summary(), "threads": args.threads, "matmul_gflops": round(matmul_gflops(), 1),
         "config": config_name, "batch_size": B, "valid_token_share": round(valid, 3),
-        "padded_s_per_step": round(padded, 3), "packed_s_per_step": round(packed, 3),
-        "speedup": round(padded / packed, 2), "padded_s_per_sampling_forward": round(padded_fwd, 3),
-        "packed_s_per_sampling_forward": round(packed_fwd, 3), "sampling_speedup": round(padded_fwd / packed_fwd, 2),
     }  # fmt: skip
     print(f"{result['cpu']}, {args.threads} thread(s), float32 matmul {result['matmul_gflops']} GFLOP/s")
     print(f"batch {B}, {valid:.0%} of the padded frames are clip frames")
-    print(f"training step: padded {padded:.3f} s, packed {packed:.3f} s: {padded / packed:.2f}x")
-    print(f"guided sampling forward (batch {2 * B}): padded {padded_fwd:.3f} s, packed {packed_fwd:.3f} s: "
-          f"{padded_fwd / packed_fwd:.2f}x")  # fmt: skip
+    for measure, label in (("seconds_per_step", "training step"),
+                           ("seconds_per_forward", f"guided sampling forward (batch {2 * B})")):  # fmt: skip
+        medians = {setting: statistics.median(times[measure, setting]) for setting in settings}
+        result[measure] = {setting: round(sec, 3) for setting, sec in medians.items()}
+        result[measure + "_speedup"] = {setting: round(medians["padded"] / sec, 2) for setting, sec in medians.items()}
+        print(label + ": " + ", ".join(f"{setting} {sec:.3f} s ({medians['padded'] / sec:.2f}x)"
+                                       for setting, sec in medians.items()))  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
 

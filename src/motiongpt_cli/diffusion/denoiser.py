@@ -23,6 +23,7 @@ Options that let imported MDM / seed (humansensinglab/MotionGPT) weights run wit
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -190,15 +191,20 @@ class MotionDenoiser(nn.Module):
             hidden = self.encoder(tokens, src_key_padding_mask=padding)
         return self.output_proj(hidden[:, 1:])
 
-    def _encode_packed(self, tokens: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    def _encode_packed(self, tokens: torch.Tensor, valid: torch.Tensor, per_clip: bool | None = None) -> torch.Tensor:
         """``self.encoder`` on the valid tokens of ``tokens (B, L, d)``: projections and feed-forward on the packed
-        tokens, attention on the padded layout with padded keys masked; padded rows of the result are zeros."""
+        tokens; padded rows of the result are zeros. The attention runs clip by clip (``per_clip``, the default on
+        CPU: its cost is the sum of the clips' squared lengths, not ``B L^2``) or as one batched kernel on the padded
+        layout with padded keys masked (the default elsewhere: many small kernels are slow on a GPU)."""
         B, L, d = tokens.shape
         index = valid.reshape(-1).nonzero().squeeze(1)
         x = tokens.reshape(B * L, d)[index]
-        attend = valid[:, None, None, :]  # (B, 1, 1, L): every query sees the valid keys
+        if tokens.device.type == "cpu" if per_clip is None else per_clip:
+            attend = functools.partial(_attend_per_clip, counts=valid.sum(1).tolist())
+        else:
+            attend = functools.partial(_attend_padded, index=index, valid=valid)
         for layer in self.encoder.layers:
-            x = _packed_layer(layer, x, index, attend)
+            x = _packed_layer(layer, x, attend)
         return tokens.new_zeros(B * L, d).index_copy(0, index, x).view(B, L, d)
 
     def flops_per_forward(self, batch: int, frames: int) -> float:
@@ -209,22 +215,35 @@ class MotionDenoiser(nn.Module):
         return float(batch * (c.layers * per_layer + io))
 
 
-def _packed_layer(
-    layer: nn.TransformerEncoderLayer, x: torch.Tensor, index: torch.Tensor, attend: torch.Tensor
-) -> torch.Tensor:
-    """One post-norm ``TransformerEncoderLayer`` (its own weights) on packed tokens ``x (T, d)``; ``index`` places
-    them in the flattened ``(B * L)`` layout that ``attend (B, 1, 1, L)`` describes."""
+def _attend_per_clip(q, k, v, dropout: float, counts: list[int]) -> torch.Tensor:
+    """Attention within each clip of the packed heads ``(1, h, T, e)``: a clip's tokens are contiguous in the packed
+    order, ``counts`` long, and each clip attends alone, unmasked."""
+    parts = zip(*(z.split(counts, dim=2) for z in (q, k, v)), strict=True)
+    return torch.cat([nn.functional.scaled_dot_product_attention(*qkv, dropout_p=dropout) for qkv in parts], dim=2)
+
+
+def _attend_padded(q, k, v, dropout: float, index: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """The same attention as one kernel: the packed heads ``(1, h, T, e)`` placed at ``index`` in the padded layout
+    that ``valid (B, L)`` describes, padded keys masked."""
+    (B, L), h, e = valid.shape, q.shape[1], q.shape[-1]
+
+    def padded(z: torch.Tensor) -> torch.Tensor:  # (1, h, T, e) -> (B, h, L, e), zeros at the padded tokens
+        z = z[0].transpose(0, 1).reshape(-1, h * e)
+        return z.new_zeros(B * L, h * e).index_copy(0, index, z).view(B, L, h, e).transpose(1, 2)
+
+    out = nn.functional.scaled_dot_product_attention(padded(q), padded(k), padded(v),
+                                                     attn_mask=valid[:, None, None, :], dropout_p=dropout)  # fmt: skip
+    return out.transpose(1, 2).reshape(B * L, h, e)[index].transpose(0, 1)[None]
+
+
+def _packed_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor, attend) -> torch.Tensor:
+    """One post-norm ``TransformerEncoderLayer`` (its own weights) on packed tokens ``x (T, d)``; ``attend(q, k, v,
+    dropout)`` mixes the packed heads ``(1, h, T, e)`` within each clip."""
     attn = layer.self_attn
-    B, L, d, heads = attend.shape[0], attend.shape[-1], x.shape[-1], attn.num_heads
+    d, heads = x.shape[-1], attn.num_heads
     qkv = nn.functional.linear(x, attn.in_proj_weight, attn.in_proj_bias)
-    q, k, v = (
-        qkv.new_zeros(B * L, 3 * d).index_copy(0, index, qkv).view(B, L, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
-    )
-    mixed = nn.functional.scaled_dot_product_attention(
-        q, k, v, attn_mask=attend, dropout_p=attn.dropout if layer.training else 0.0
-    )
-    mixed = nn.functional.linear(
-        mixed.transpose(1, 2).reshape(B * L, d)[index], attn.out_proj.weight, attn.out_proj.bias
-    )
+    q, k, v = qkv.view(1, -1, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
+    mixed = attend(q, k, v, attn.dropout if layer.training else 0.0)
+    mixed = nn.functional.linear(mixed.transpose(1, 2).reshape(-1, d), attn.out_proj.weight, attn.out_proj.bias)
     x = layer.norm1(x + layer.dropout1(mixed))
     return layer.norm2(x + layer.dropout2(layer.linear2(layer.dropout(layer.activation(layer.linear1(x))))))
