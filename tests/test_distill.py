@@ -125,7 +125,7 @@ def _self_inconsistency(model_dir, teacher_dir, records) -> float:
     ``x_s`` the teacher's guided DDIM step from ``x_t``: what consistency distillation drives to zero."""
     from motiongpt_cli.data.dataset import DualTextDataset
     from motiongpt_cli.distill import _consistency, _teacher_run
-    from motiongpt_cli.training import TextTables
+    from motiongpt_cli.training_data import TextTables
 
     teacher, m = load_model(teacher_dir), load_model(model_dir)
     ds = DualTextDataset(records, teacher.mean, teacher.std, split="train", low_source="gt", max_frames=64, seed=0)

@@ -36,24 +36,17 @@ from .diffusion.denoiser import MotionDenoiser
 from .diffusion.schedule import CONSISTENCY_GRID, consistency_grid, consistency_scalings
 from .errors import MotionGPTError
 from .lr_schedule import lr_at
-from .training import (
+from .training import StepReport, TrainResult
+from .training_config import DiffusionConfig, OptimConfig, RunConfig
+from .training_data import TextTables, _global_batch, _step_seed, load_batch, records_fingerprint
+from .training_state import (
     METRICS,
     TRAIN_STATE,
     TRAIN_STATE_JSON,
-    DiffusionConfig,
-    OptimConfig,
-    RunConfig,
-    StepReport,
-    TextTables,
-    TrainResult,
     _append_jsonl,
-    _global_batch,
     _load_train_state,
     _read_train_state_json,
-    _step_seed,
     _update_ema,
-    load_batch,
-    records_fingerprint,
     train_state,
 )
 

@@ -6,18 +6,16 @@ checkpoint at step k continues exactly as the uninterrupted run would. With DDP,
 drawn identically on every rank and each rank takes its slice, so N processes compute the same update as one
 process with the same global batch (up to float summation order).
 
-Frozen text encoders run once per unique text before the first step; the loop only indexes embedding tables.
+The batches and the frozen text encoders' embedding tables are in :mod:`.training_data`, what a checkpoint holds to
+resume in :mod:`.training_state`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
-import json
 import math
 import time
-import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,14 +24,12 @@ import numpy as np
 import torch
 
 from . import lr_schedule, validation
-from .checkpoint import model_config, resolve_model_dir, write_model_dir
+from .checkpoint import resolve_model_dir
 from .diffusion.denoiser import MotionDenoiser
 from .diffusion.losses import diffusion_loss
 from .diffusion.schedule import NoiseSchedule
-from .errors import MotionGPTError, MotionGPTWarning
+from .errors import MotionGPTError
 from .lr_schedule import lr_at, same_before
-from .paths import INDEX_FILE
-from .text.conditioning import concat_text
 from .training_config import (  # noqa: F401  (re-exported: the run configuration is part of training's API)
     DiffusionConfig,
     OptimConfig,
@@ -41,10 +37,26 @@ from .training_config import (  # noqa: F401  (re-exported: the run configuratio
     load_run_config,
     run_config_from_dict,
 )
-
-TRAIN_STATE = "train_state.safetensors"
-TRAIN_STATE_JSON = "train_state.json"
-METRICS = "metrics.jsonl"
+from .training_data import (  # noqa: F401  (model_index re-exported: part of training's API)
+    TextTables,
+    _global_batch,
+    _step_seed,
+    load_batch,
+    model_assets,
+    model_index,
+    records_fingerprint,
+)
+from .training_state import (  # noqa: F401  (TRAIN_STATE, train_state re-exported: part of training's API)
+    METRICS,
+    TRAIN_STATE,
+    TRAIN_STATE_JSON,
+    _append_jsonl,
+    _load_train_state,
+    _read_train_state_json,
+    _save,
+    _update_ema,
+    train_state,
+)
 
 
 @dataclass
@@ -100,113 +112,6 @@ class TrainResult:
     final_loss: float
     wall_seconds: float
     resumed_from: int
-
-
-def records_fingerprint(records: list[dict]) -> str:
-    """sha256 over each record's id, split, texts and frame range (not file paths): the dataset's identity."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for r in sorted(records, key=lambda r: r["id"]):
-        h.update(json.dumps([r["id"], r["split"], r["high"], r["low"], r["start"], r["end"]]).encode())
-    return h.hexdigest()[:16]
-
-
-class TextTables:
-    """Embedding tables for every unique text of the training set, computed once with the frozen encoders."""
-
-    def __init__(self, run: RunConfig, dataset, *, device: str, cache_dir: Path | None) -> None:
-        from .text.encoders import load_encoder
-
-        cond = run.model.conditioning
-        highs: set[str] = set()
-        lows: set[str] = set()
-        for rec in dataset.records:
-            low = rec["low"] or None
-            for h in rec["high"]:
-                highs.add(concat_text(h, low or h) if cond == "concat" else h)
-            lows.add(low or "")
-        lows.update(h for rec in dataset.records if not rec["low"] for h in rec["high"])  # fallback: low = caption
-        self.high_index = {t: i for i, t in enumerate(sorted(highs))}
-        high_encoder = load_encoder(run.text.high_encoder, device=device, cache_dir=cache_dir)
-        if high_encoder.dim != run.model.high_dim:
-            raise MotionGPTError(
-                f"encoder {run.text.high_encoder} gives {high_encoder.dim}-d embeddings but model.high_dim is "
-                f"{run.model.high_dim}"
-            )
-        self.high = torch.from_numpy(high_encoder.encode(list(self.high_index)))
-        self.low_index: dict[str, int] = {}
-        self.low: torch.Tensor | None = None
-        if cond == "dual":
-            lows.discard("")
-            self.low_index = {t: i for i, t in enumerate(sorted(lows))}
-            low_encoder = load_encoder(run.text.low_encoder, device=device, cache_dir=cache_dir)
-            if low_encoder.dim != run.model.low_dim:
-                raise MotionGPTError(
-                    f"encoder {run.text.low_encoder} gives {low_encoder.dim}-d embeddings but model.low_dim is "
-                    f"{run.model.low_dim}"
-                )
-            self.low = torch.from_numpy(low_encoder.encode(list(self.low_index)))
-        self.conditioning = cond
-
-    def lookup(self, highs: list[str], lows: list[str | None]) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if self.conditioning == "concat":
-            keys = [concat_text(h, lo or h) for h, lo in zip(highs, lows, strict=True)]
-            return self.high[[self.high_index[k] for k in keys]], None
-        high = self.high[[self.high_index[h] for h in highs]]
-        if self.low is None:
-            return high, None
-        return high, self.low[[self.low_index[lo or h] for h, lo in zip(highs, lows, strict=True)]]
-
-
-def model_index(run: RunConfig, records: list[dict], *, cache_dir: Path | None):
-    """The retrieval index of the run's training (high, low) pairs, written into every checkpoint, so the model
-    proposes low-level texts from its own data. Embedded with the low-level encoder (a sentence encoder: KATE's
-    similarity) when the model has one, else the high-level encoder."""
-    from .text.encoders import load_encoder
-    from .text.index import build_index
-
-    name = run.text.low_encoder if run.model.conditioning == "dual" and run.text.low_encoder else run.text.high_encoder
-    encoder = load_encoder(name, device="cpu", cache_dir=cache_dir)
-    return build_index(records, encoder, fingerprint=records_fingerprint(records))
-
-
-def model_assets(run: RunConfig, records: list[dict], *, cache_dir: Path | None) -> tuple[dict[str, bytes], dict]:
-    """What every checkpoint carries besides the weights, made once per run: ``(files, config entries)`` with the
-    retrieval index of the training pairs and the length predictor (fitted on the high-level encoder; skipped,
-    with a warning, when the dataset has no validation clips to choose its ridge strength on)."""
-    from .generation import MIN_FRAMES
-    from .length import CONFIG_KEY, LENGTH_FILE, fit_length_predictor, predictor_files
-    from .text.encoders import load_encoder
-
-    files = {INDEX_FILE: model_index(run, records, cache_dir=cache_dir).to_bytes()}
-    if not any(r["split"] == "val" for r in records):
-        warnings.warn("the dataset has no val split: the model gets no length predictor (generate keeps a 6 s "
-                      "default)", MotionGPTWarning, stacklevel=2)  # fmt: skip
-        return files, {}
-    encoder = load_encoder(run.text.high_encoder, device="cpu", cache_dir=cache_dir)
-    predictor = fit_length_predictor(encoder, records, min_frames=MIN_FRAMES, max_frames=run.model.max_frames)
-    files[LENGTH_FILE], entry = predictor_files(predictor)
-    return files, {CONFIG_KEY: entry}
-
-
-def _step_seed(seed: int, step: int) -> int:
-    return int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
-
-
-def _global_batch(n_items: int, batch: int, step: int, seed: int) -> list[tuple[int, int]]:
-    """(epoch, index) of the global batch at ``step``: a stream of seeded per-epoch permutations."""
-    out = []
-    for j in range(batch):
-        epoch, offset = divmod(step * batch + j, n_items)
-        out.append((epoch, int(_epoch_permutation(n_items, seed, epoch)[offset])))
-    return out
-
-
-@functools.lru_cache(maxsize=4)
-def _epoch_permutation(n_items: int, seed: int, epoch: int) -> np.ndarray:
-    """One epoch's order, computed once (a batch spans at most two epochs, so a small cache suffices)."""
-    return np.random.default_rng([seed, epoch]).permutation(n_items)
 
 
 def train(
@@ -390,96 +295,3 @@ def _all_reduce_mean(values: dict[str, float]) -> dict[str, float]:
     torch.distributed.all_reduce(t)
     t /= torch.distributed.get_world_size()
     return dict(zip(keys, t.tolist(), strict=True))
-
-
-@torch.no_grad()
-def _update_ema(ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: float, step: int) -> None:
-    d = min(decay, (1 + step) / (10 + step))  # short warm-up so early checkpoints are usable
-    for k, v in model.state_dict().items():
-        if v.dtype.is_floating_point:
-            ema[k].mul_(d).add_(v.detach(), alpha=1 - d)
-        else:
-            ema[k].copy_(v)
-
-
-def _append_jsonl(path: Path, row: dict) -> None:
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(row) + "\n")
-
-
-def _save(model_dir, run, schedule, model, optimizer, ema, dataset, fingerprint, step, losses, wall,
-          assets: tuple[dict[str, bytes], dict]) -> None:
-    from safetensors.torch import save as save_bytes
-
-    files, entries = assets
-    config = model_config(
-        run.model, schedule, run.text, data={"fingerprint": fingerprint, "clips": len(dataset)},
-        training={"steps": step, "final_loss": round(losses.get("total", math.nan), 6)}, **entries,
-    )  # fmt: skip
-    tensors, state_json = train_state(model, optimizer, step, wall, run)
-    write_model_dir(
-        model_dir, config, ema, dataset.mean, dataset.std,
-        extra_files={TRAIN_STATE: save_bytes(tensors), TRAIN_STATE_JSON: json.dumps(state_json, indent=1).encode(),
-                     **files},
-    )  # fmt: skip
-
-
-def load_batch(dataset, tables: TextTables, picks: list[tuple[int, int]], device: str):
-    """``(x0, mask, high, low)`` of the ``(epoch, index)`` picks, cropped to the longest clip (padding is masked
-    anyway and attention is quadratic in length), with their text embeddings, on ``device``."""
-    items = []
-    for epoch, index in picks:
-        dataset.set_epoch(epoch)
-        items.append(dataset[index])
-    x0 = torch.stack([it["motion"] for it in items]).to(device)
-    mask = torch.stack([it["mask"] for it in items]).to(device)
-    frames = int(mask.sum(1).max())
-    high, low = tables.lookup([it["high"] for it in items], [it["low"] for it in items])
-    return x0[:, :frames], mask[:, :frames], high.to(device), None if low is None else low.to(device)
-
-
-def train_state(model, optimizer, step: int, wall: float, run: RunConfig) -> tuple[dict[str, torch.Tensor], dict]:
-    """What resumes a run exactly: ``(tensors, state_json)``, the raw weights and optimizer moments for
-    ``train_state.safetensors`` and the step, wall time, optimizer scalars and run config for ``train_state.json``."""
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    opt = optimizer.state_dict()
-    for pid, st in opt["state"].items():
-        for name, value in st.items():
-            if torch.is_tensor(value) and value.dim() > 0:
-                tensors[f"optim.{pid}.{name}"] = value.detach().cpu().contiguous()
-    scalars = {str(pid): {n: float(v) for n, v in st.items() if not (torch.is_tensor(v) and v.dim() > 0)}
-               for pid, st in opt["state"].items()}  # fmt: skip
-    state_json = {"step": step, "wall_seconds": round(wall, 2), "optimizer_scalars": scalars,
-                  "param_groups": opt["param_groups"], "run": run.to_dict()}  # fmt: skip
-    return tensors, state_json
-
-
-def _read_train_state_json(model_dir: Path) -> tuple[dict, dict]:
-    path = model_dir / TRAIN_STATE_JSON
-    if not path.is_file() or not (model_dir / TRAIN_STATE).is_file():
-        raise MotionGPTError(f"{model_dir}: no training state to resume from (a sampling-only model directory?)")
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-        return state, state["run"]
-    except (json.JSONDecodeError, KeyError) as exc:
-        raise MotionGPTError(f"{path}: unreadable training state ({exc})") from None
-
-
-def _load_train_state(model_dir: Path, model, optimizer, ema, state_json: dict) -> None:
-    from safetensors.torch import load_file
-
-    tensors = load_file(str(model_dir / TRAIN_STATE))
-    weights = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
-    model.load_state_dict(weights, strict=True)
-    opt_state: dict[int, dict] = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, pid, name = key.split(".", 2)
-            opt_state.setdefault(int(pid), {})[name] = value
-    for pid, scalars in state_json.get("optimizer_scalars", {}).items():
-        for name, value in scalars.items():
-            opt_state.setdefault(int(pid), {})[name] = torch.tensor(value)
-    optimizer.load_state_dict({"state": opt_state, "param_groups": state_json["param_groups"]})
-    ema_weights = load_file(str(model_dir / "model.safetensors"))
-    for k in ema:
-        ema[k].copy_(ema_weights[k])

@@ -30,7 +30,7 @@ def index_build(
     from ..paths import cache_dir
     from ..text.encoders import load_encoder
     from ..text.index import build_index
-    from ..training import records_fingerprint
+    from ..training_data import records_fingerprint
 
     check_writable(out, overwrite=overwrite)
     records = read_records(data)
