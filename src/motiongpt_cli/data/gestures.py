@@ -5,14 +5,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from .locomotion import _step_forward
-from .pose import L_COLLAR, NECK, R_COLLAR, R_ELBOW, R_SHOULDER, SPINE1, SPINE2, SPINE3, Track, _sides, _track, envelope
+from .locomotion import step_forward
+from .pose import (
+    L_COLLAR,
+    NECK,
+    R_COLLAR,
+    R_ELBOW,
+    R_SHOULDER,
+    SPINE1,
+    SPINE2,
+    SPINE3,
+    Track,
+    blank_track,
+    envelope,
+    sides,
+)
 
 
 def wave(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
-    tr = _track(t)
+    tr = blank_track(t)
     env = envelope(t, t[-1] + 0.05, 0.4)
-    for _, _, shoulder, elbow, sign in _sides(p["side"]):
+    for _, _, shoulder, elbow, sign in sides(p["side"]):
         tr.angles[:, shoulder, 2] += sign * 150.0 * env  # arm up beside the head
         tr.angles[:, elbow, 2] += sign * (-20.0 + 28.0 * np.sin(2 * np.pi * p["speed"] * t)) * env  # the hand waves
         tr.angles[:, elbow, 0] += -10.0 * env
@@ -20,10 +33,10 @@ def wave(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
 
 
 def clap(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
-    tr = _track(t)
+    tr = blank_track(t)
     env = envelope(t, t[-1] + 0.05)
     open_close = 0.5 + 0.5 * np.sin(2 * np.pi * p["speed"] * t)
-    for _, _, shoulder, elbow, sign in _sides("both"):
+    for _, _, shoulder, elbow, sign in sides("both"):
         tr.angles[:, shoulder, 0] += -65.0 * env
         tr.angles[:, shoulder, 2] += sign * (-12.0 + 30.0 * open_close) * env
         tr.angles[:, elbow, 0] += -45.0 * env
@@ -31,19 +44,19 @@ def clap(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
 
 
 def raise_arms(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
-    tr = _track(t)
+    tr = blank_track(t)
     env = envelope(t, t[-1] + 0.05, 0.5)
-    for _, _, shoulder, _, sign in _sides(p["side"]):
+    for _, _, shoulder, _, sign in sides(p["side"]):
         tr.angles[:, shoulder, 2] += sign * 165.0 * env
     return tr
 
 
 def punch(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
-    tr = _track(t)
+    tr = blank_track(t)
     env = envelope(t, t[-1] + 0.05, 0.3)
     jab = np.clip(np.sin(2 * np.pi * p["speed"] * t), 0, None) ** 2
-    (_, _, shoulder, elbow, sign) = _sides(p["side"])[0]
-    for _, _, sh, el, _ in _sides("both"):  # both fists up in a guard
+    (_, _, shoulder, elbow, sign) = sides(p["side"])[0]
+    for _, _, sh, el, _ in sides("both"):  # both fists up in a guard
         tr.angles[:, sh, 0] += -50.0 * env
         tr.angles[:, el, 0] += -100.0 * env
     tr.angles[:, shoulder, 0] += -35.0 * jab * env
@@ -53,10 +66,10 @@ def punch(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
 
 
 def throw(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
-    tr = _track(t)
+    tr = blank_track(t)
     d = t[-1] + 0.05
     s = np.clip(t / d, 0, 1)
-    (_, _, shoulder, elbow, sign) = _sides(p["side"])[0]
+    (_, _, shoulder, elbow, sign) = sides(p["side"])[0]
     wind = np.exp(-(((s - 0.35) / 0.15) ** 2))
     release = np.exp(-(((s - 0.62) / 0.08) ** 2))
     tr.angles[:, shoulder, 2] += sign * 100.0 * (wind + 0.6 * release)
@@ -69,12 +82,12 @@ def throw(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
 
 def hug(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
     """A small step in, both arms around an imagined partner in front (wrists meet before the chest), a squeeze."""
-    tr = _track(t)
+    tr = blank_track(t)
     d = t[-1] + 0.05
-    _step_forward(tr, t, 0.05, 0.35, 9.0, p.get("lead", "right"))
+    step_forward(tr, t, 0.05, 0.35, 9.0, p.get("lead", "right"))
     env = envelope(t - 0.25, d - 0.25, 0.45) * (t > 0.25)
     squeeze = 1.0 + 0.08 * np.sin(2 * np.pi * t / max(d, 1.0)) ** 2
-    for _, _, shoulder, elbow, sign in _sides("both"):
+    for _, _, shoulder, elbow, sign in sides("both"):
         tr.angles[:, shoulder, 2] += sign * 70.0 * env  # upper arms raised ...
         tr.angles[:, shoulder, 1] += -sign * 80.0 * env  # ... and swung forward, elbows wide
         tr.angles[:, elbow, 0] += -70.0 * env * squeeze  # forearms wrap round the partner's back
@@ -85,7 +98,7 @@ def hug(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
 
 def handshake(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
     """Right hand forward at waist height, pumped up and down a few times."""
-    tr = _track(t)
+    tr = blank_track(t)
     env = envelope(t, t[-1] + 0.05, 0.45)
     pump = np.sin(2 * np.pi * p["speed"] * t) * envelope(t - 0.4, t[-1] - 0.75, 0.2) * (t > 0.4)
     tr.angles[:, R_SHOULDER, 0] += (-38.0 + 7.0 * pump) * env
@@ -98,7 +111,7 @@ def handshake(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
 
 def high_five(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
     """Right hand raised up and forward, then pushed out to meet another hand."""
-    tr = _track(t)
+    tr = blank_track(t)
     d = t[-1] + 0.05
     env = envelope(t, d, 0.45)
     push = np.exp(-(((t / d - 0.55) / 0.1) ** 2))
@@ -112,7 +125,7 @@ def high_five(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
 
 def salute(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
     """Right hand up to the brow, held, then down."""
-    tr = _track(t)
+    tr = blank_track(t)
     env = envelope(t, t[-1] + 0.05, 0.35)
     # upper arm raised out to the side and a little forward, forearm folded up so the wrist comes beside the brow
     # (solved on the rest skeleton: the wrist ends 16 cm to the right of the head joint, 10 cm in front)
@@ -123,7 +136,7 @@ def salute(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
 
 def point(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
     """Right arm extended straight forward at shoulder height."""
-    tr = _track(t)
+    tr = blank_track(t)
     env = envelope(t, t[-1] + 0.05, 0.4)
     tr.angles[:, R_SHOULDER, 0] += -88.0 * env
     tr.angles[:, R_SHOULDER, 1] += 6.0 * env
@@ -134,13 +147,13 @@ def point(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
 
 def shrug(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
     """Shoulders up, forearms out to the sides with the palms up, head tilted."""
-    tr = _track(t)
+    tr = blank_track(t)
     d = t[-1] + 0.05
     env = envelope(t, d, 0.35)
     lift = env * (0.85 + 0.15 * np.cos(2 * np.pi * t / max(d, 0.5)))
     tr.angles[:, L_COLLAR, 2] += 30.0 * lift
     tr.angles[:, R_COLLAR, 2] += -30.0 * lift
-    for _, _, shoulder, elbow, sign in _sides("both"):
+    for _, _, shoulder, elbow, sign in sides("both"):
         tr.angles[:, shoulder, 2] += sign * 18.0 * env
         tr.angles[:, shoulder, 1] += sign * 45.0 * env  # upper arm turned so the forearm points outwards
         tr.angles[:, elbow, 0] += -80.0 * env

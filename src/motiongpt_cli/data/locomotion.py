@@ -24,16 +24,16 @@ from .pose import (
     SPINE1,
     SPINE2,
     Track,
-    _sides,
-    _track,
     base_pose,
+    blank_track,
     envelope,
+    sides,
 )
 
 
 def gait(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
     """Walk / jog / run / walk backwards: alternating legs; the planted foot drives the body."""
-    tr = _track(t)
+    tr = blank_track(t)
     a = tr.angles
     phase = 2 * np.pi * p["cadence"] * t
     direction = p.get("direction", 1.0)
@@ -71,7 +71,7 @@ def _lift_foot(a: np.ndarray, leg: tuple[int, int], knee: np.ndarray) -> None:
 
 def side_step(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
     """Steps to one side: the leading leg opens while lifted, then the other closes."""
-    tr = _track(t)
+    tr = blank_track(t)
     a = tr.angles
     sign = 1.0 if p["side"] == "left" else -1.0
     phase = 2 * np.pi * p["cadence"] * t
@@ -90,7 +90,7 @@ def side_step(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
 
 def turn(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
     """Turn (or spin) on the spot with small alternating steps."""
-    tr = _track(t)
+    tr = blank_track(t)
     phase = 2 * np.pi * 1.6 * t
     _lift_foot(tr.angles, (L_HIP, L_KNEE), 55.0 * np.clip(np.sin(phase), 0, None) ** 2)
     _lift_foot(tr.angles, (R_HIP, R_KNEE), 55.0 * np.clip(-np.sin(phase), 0, None) ** 2)
@@ -105,7 +105,7 @@ def _smooth(s: np.ndarray) -> np.ndarray:
     return s * s * (3 - 2 * s)
 
 
-def _step_forward(tr: Track, t: np.ndarray, start: float, swing: float, size: float, lead: str) -> None:
+def step_forward(tr: Track, t: np.ndarray, start: float, swing: float, size: float, lead: str) -> None:
     """One step forward of ``size`` degrees of hip swing, then the other foot closes beside it.
 
     During the first ``swing`` seconds the lead leg swings forward (knee lifted) while the planted trail leg
@@ -134,7 +134,7 @@ def _step_forward(tr: Track, t: np.ndarray, start: float, swing: float, size: fl
 
 def dance_steps(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
     """Side steps to the left and to the right in turn, on the beat, with the arms swinging across and a bounce."""
-    tr = _track(t)
+    tr = blank_track(t)
     a = tr.angles
     beat = p["cadence"]
     cycle = np.floor(beat * t)
@@ -152,7 +152,7 @@ def dance_steps(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
     tr.stance = np.where(left_up, 1, 0)
     env = envelope(t, t[-1] + 0.05, 0.3)
     swing = np.sin(np.pi * beat * t)  # one full swing across per two steps
-    for _, _, shoulder, elbow, s in _sides("both"):
+    for _, _, shoulder, elbow, s in sides("both"):
         a[:, shoulder, 0] += -45.0 * env
         a[:, shoulder, 2] += s * 20.0 * env
         a[:, shoulder, 1] += 30.0 * swing * env
@@ -164,21 +164,21 @@ def dance_steps(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
 
 def stumble(t: np.ndarray, p: dict, rng: np.random.Generator) -> Track:
     """A sudden lurch forward: the torso pitches, the arms fly out, a quick long step catches it, then recovery."""
-    tr = _track(t)
+    tr = blank_track(t)
     d = t[-1] + 0.05
     start, swing = 0.15, 0.28
-    _step_forward(tr, t, start, swing, 24.0, p.get("lead", "right"))
+    step_forward(tr, t, start, swing, 24.0, p.get("lead", "right"))
     lurch = np.exp(-(((t - start - swing) / 0.25) ** 2))
     tr.angles[:, SPINE1, 0] += 22.0 * lurch
     tr.angles[:, SPINE2, 0] += 10.0 * lurch
     tr.angles[:, NECK, 0] += -12.0 * lurch  # the head stays up
-    for _, _, shoulder, elbow, sign in _sides("both"):
+    for _, _, shoulder, elbow, sign in sides("both"):
         tr.angles[:, shoulder, 0] += -55.0 * lurch
         tr.angles[:, shoulder, 2] += sign * 35.0 * lurch
         tr.angles[:, elbow, 0] += -30.0 * lurch
     # a second, smaller balancing step
-    second = _track(t)
-    _step_forward(second, t, start + 2 * swing, 0.3, 8.0, "left" if p.get("lead", "right") == "right" else "right")
+    second = blank_track(t)
+    step_forward(second, t, start + 2 * swing, 0.3, 8.0, "left" if p.get("lead", "right") == "right" else "right")
     tr.angles += second.angles - base_pose(len(t))
     tr.stance = np.where(second.stance >= 0, second.stance, tr.stance)
     del d

@@ -77,20 +77,20 @@ class ActionSpec:
     params: dict = field(default_factory=dict)
 
 
-def _track(t: np.ndarray) -> Track:
+def blank_track(t: np.ndarray) -> Track:
     return Track.still(len(t))
 
 
-def _sides(side: str) -> list[tuple[int, int, int, int, float]]:
+def sides(side: str) -> list[tuple[int, int, int, int, float]]:
     """(hip, knee, shoulder, elbow, abduction sign) for 'left', 'right' or 'both'."""
     left = (L_HIP, L_KNEE, L_SHOULDER, L_ELBOW, 1.0)
     right = (R_HIP, R_KNEE, R_SHOULDER, R_ELBOW, -1.0)
     return {"left": [left], "right": [right], "both": [left, right]}[side]
 
 
-def _uniform(lo: float, hi: float) -> Callable[[dict, np.random.Generator], float]:
+def uniform(lo: float, hi: float) -> Callable[[dict, np.random.Generator], float]:
     return lambda p, rng: float(rng.uniform(lo, hi))
 
 
-def _per_rep(seconds: float) -> Callable[[dict, np.random.Generator], float]:
+def per_rep(seconds: float) -> Callable[[dict, np.random.Generator], float]:
     return lambda p, rng: seconds * p["reps"] * float(rng.uniform(0.9, 1.15))
