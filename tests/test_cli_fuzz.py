@@ -182,18 +182,23 @@ def test_evaluate_numbers(eval_models, eval_corpus, home, drawn):
             assert math.isfinite(fid)
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(steps=st.sampled_from(NASTY + ["1", "2"]))
-@example(steps="1")  # shorter than the warm-up: always tried
-def test_train_numbers(tiny, home, steps, tiny_run):
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.sampled_from(NASTY + ["1", "2"]), decay=st.sampled_from([None, *NASTY, "1", "2", "3"]))
+@example(steps="1", decay=None)  # shorter than the warm-up: always tried
+@example(steps="3", decay="1")  # the decay fits after the 2 warm-up steps
+@example(steps="3", decay="2")  # it does not
+def test_train_numbers(tiny, home, steps, decay, tiny_run):
     _, data = tiny
     valid = _valid(steps, v.TRAIN_STEPS)
+    if decay is not None:  # a decay must fit in the steps after tiny_run's 2 warm-up steps (0: no decay)
+        valid = valid and _valid(decay, v.DECAY_STEPS) and int(decay) in (0, *range(1, int(steps) - 1))
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "tiny.toml"
         cfg.write_text(_toml(tiny_run))
         out = Path(tmp) / "run"
+        flags = ["--steps", steps, *(["--decay-steps", decay] if decay is not None else [])]
         result = runner.invoke(app, ["--no-config", "train", "--data", str(data), "--config", str(cfg), "-o",
-                                     str(out), "--steps", steps])  # fmt: skip
+                                     str(out), *flags])  # fmt: skip
         check(result, valid, out)
         if valid:
             assert (out / "model" / "index.npz").is_file()  # the model's own index, at every checkpoint
