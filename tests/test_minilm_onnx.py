@@ -16,7 +16,7 @@ pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (a depen
 pytest.importorskip("onnx", reason="onnx is not installed (a dependency of motiongpt-cli, for the one-time export)")
 
 from motiongpt_cli.text import minilm_onnx  # noqa: E402
-from motiongpt_cli.text.encoders import _minilm_path  # noqa: E402
+from motiongpt_cli.text.encoder_weights import _minilm_path  # noqa: E402
 from motiongpt_cli.text.minilm_onnx import MiniLMEncoder  # noqa: E402
 
 FOLDER = Path(_minilm_path())
@@ -109,7 +109,7 @@ def test_other_pipelines_are_not_taken_for_minilm(tmp_path):
 
 
 def test_a_warm_process_never_imports_transformers(exported):
-    code = ("import sys; from pathlib import Path; from motiongpt_cli.text.encoders import _minilm_path;"
+    code = ("import sys; from pathlib import Path; from motiongpt_cli.text.encoder_weights import _minilm_path;"
             "from motiongpt_cli.text.minilm_onnx import MiniLMEncoder;"
             f"e = MiniLMEncoder('minilm', _minilm_path(), onnx_cache=Path({str(exported)!r})); e.encode(['hi there']);"
             "heavy = ('torch', 'transformers', 'sentence_transformers');"

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from motiongpt_cli.cli import app
 from motiongpt_cli.data.prepare import read_records
-from motiongpt_cli.text.encoders import EmbeddingCache, SentenceTransformerEncoder, load_encoder
+from motiongpt_cli.text.embedding_cache import EmbeddingCache
+from motiongpt_cli.text.encoders import SentenceTransformerEncoder, load_encoder
 from motiongpt_cli.text.index import INDEX_FORMAT_VERSION, RetrievalIndexError, build_index, load_index
 
 HEAVY = ("sentence_transformers", "transformers", "open_clip")

@@ -11,12 +11,9 @@ from typer.testing import CliRunner
 from motiongpt_cli.cli import app
 from motiongpt_cli.data.prepare import read_records
 from motiongpt_cli.errors import MotionGPTError
-from motiongpt_cli.text.encoders import (
-    EmbeddingCache,
-    EncoderUnavailableError,
-    load_encoder,
-    parse_encoder_name,
-)
+from motiongpt_cli.text.embedding_cache import EmbeddingCache
+from motiongpt_cli.text.encoder_weights import EncoderUnavailableError
+from motiongpt_cli.text.encoders import load_encoder, parse_encoder_name
 from motiongpt_cli.text.index import (
     RetrievalIndex,
     RetrievalIndexError,

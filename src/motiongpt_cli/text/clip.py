@@ -30,7 +30,8 @@ from typing import Literal
 import numpy as np
 
 from ..errors import MotionGPTError
-from .encoders import EncoderUnavailableError, TextEncoder, _check_clip_architecture, file_sha256
+from .encoder_weights import EncoderUnavailableError, _check_clip_architecture, file_sha256
+from .encoders import TextEncoder
 
 Precision = Literal["fp16", "fp32"]
 FULL_CONTEXT = 77
@@ -145,7 +146,7 @@ class OriginalClipTextEncoder(TextEncoder):
 
     ``weights``: a CLIP weights file, else open_clip's download of the recipe's pretrained tag. Nothing is read
     and open_clip is not imported until the first text the cache does not know (the weights file is hashed then,
-    once per file: :func:`.encoders.file_sha256`)."""
+    once per file: :func:`.encoder_weights.file_sha256`)."""
 
     batch_size = 64
 

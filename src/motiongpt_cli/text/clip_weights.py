@@ -36,7 +36,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 
-from .encoders import EncoderUnavailableError, _check_clip_architecture
+from .encoder_weights import EncoderUnavailableError, _check_clip_architecture
 
 # torch.<Name>Storage -> dtype name (the storage classes pickles name; torch.save and TorchScript alike)
 _STORAGE_DTYPES = {

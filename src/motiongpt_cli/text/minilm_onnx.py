@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MotionGPTWarning
-from .encoders import SentenceTransformerEncoder, file_sha256
+from .encoder_weights import file_sha256
+from .encoders import SentenceTransformerEncoder
 
 EXPORT_TOLERANCE = 1e-5
 PROBE_TEXTS = ("a person waves", "wave right hand", "a man walks forward, turns around and sits down on a chair",
@@ -61,7 +62,7 @@ def plain_mean_pooling_folder(folder: Path) -> int | None:
 
 def onnx_path(folder: Path, cache: Path, digests=None) -> Path:
     """Where the export of ``folder``'s weights lives under the cache folder ``cache`` (named by their sha256, which
-    ``digests``, an :class:`~.encoders.EmbeddingCache`, remembers so a warm process does not re-read 90 MB)."""
+    ``digests``, an :class:`~.embedding_cache.EmbeddingCache`, remembers so a warm process does not re-read 90 MB)."""
     return cache / "onnx" / f"all-MiniLM-L6-v2-{file_sha256(folder / 'model.safetensors', digests)[:16]}.onnx"
 
 
