@@ -16,10 +16,10 @@ pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (a depen
 pytest.importorskip("onnx", reason="onnx is not installed (a dependency of motiongpt-cli, for the one-time export)")
 
 from motiongpt_cli.text import minilm_onnx  # noqa: E402
-from motiongpt_cli.text.encoder_weights import _minilm_path  # noqa: E402
+from motiongpt_cli.text.encoder_weights import minilm_path  # noqa: E402
 from motiongpt_cli.text.minilm_onnx import MiniLMEncoder  # noqa: E402
 
-FOLDER = Path(_minilm_path())
+FOLDER = Path(minilm_path())
 TEXTS = ["a person waves", "wave right hand", "", "A MAN JUMPS!", "greet a friend with a hug",
          " ".join(["walk forward and then turn around to the left"] * 40)]  # fmt: skip  (over 256 tokens)
 
@@ -109,9 +109,9 @@ def test_other_pipelines_are_not_taken_for_minilm(tmp_path):
 
 
 def test_a_warm_process_never_imports_transformers(exported):
-    code = ("import sys; from pathlib import Path; from motiongpt_cli.text.encoder_weights import _minilm_path;"
+    code = ("import sys; from pathlib import Path; from motiongpt_cli.text.encoder_weights import minilm_path;"
             "from motiongpt_cli.text.minilm_onnx import MiniLMEncoder;"
-            f"e = MiniLMEncoder('minilm', _minilm_path(), onnx_cache=Path({str(exported)!r})); e.encode(['hi there']);"
+            f"e = MiniLMEncoder('minilm', minilm_path(), onnx_cache=Path({str(exported)!r})); e.encode(['hi there']);"
             "heavy = ('torch', 'transformers', 'sentence_transformers');"
             "print(e.runtime, sorted(m for m in heavy if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()

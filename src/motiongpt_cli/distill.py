@@ -38,16 +38,16 @@ from .errors import MotionGPTError
 from .lr_schedule import lr_at
 from .training import StepReport, TrainResult
 from .training_config import DiffusionConfig, OptimConfig, RunConfig
-from .training_data import TextTables, _global_batch, _step_seed, load_batch, records_fingerprint
+from .training_data import TextTables, global_batch, load_batch, records_fingerprint, step_seed
 from .training_state import (
     METRICS,
     TRAIN_STATE,
     TRAIN_STATE_JSON,
-    _append_jsonl,
-    _load_train_state,
-    _read_train_state_json,
-    _update_ema,
+    append_jsonl,
+    load_train_state,
+    read_train_state_json,
     train_state,
+    update_ema,
 )
 
 CONSISTENCY_KEY = "consistency"  # config.json entry of a distilled model
@@ -201,7 +201,7 @@ def distill(
             found = resolve_model_dir(out_dir)
         except MotionGPTError:
             raise MotionGPTError(f"{out_dir}: nothing to resume", hint="start without --resume") from None
-        state_json, _ = _read_train_state_json(found)
+        state_json, _ = read_train_state_json(found)
         saved = state_json.get("distill")
         if not isinstance(saved, dict):
             raise MotionGPTError(f"{out_dir} holds a training run, not a distillation", hint="resume it without "
@@ -234,7 +234,7 @@ def distill(
     optimizer = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=0.0)
     ema = {k: v.detach().clone() for k, v in student.state_dict().items()}
     if resume:
-        _load_train_state(found, student, optimizer, ema, state_json)
+        load_train_state(found, student, optimizer, ema, state_json)
     optim = OptimConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, warmup_steps=cfg.warmup_steps)
     state_extra = {"teacher": str(teacher_dir), "teacher_sha256": fingerprint, "config": asdict(cfg)}
     extra_files = {p.name: p.read_bytes() for p in teacher_dir.iterdir()
@@ -250,14 +250,14 @@ def distill(
     end = cfg.steps if max_steps_this_run is None else min(cfg.steps, start_step + max_steps_this_run)
     student.train()
     while step < end:
-        seed = _step_seed(cfg.seed, step)
+        seed = step_seed(cfg.seed, step)
         torch.manual_seed(seed)
         g = torch.Generator().manual_seed(seed)
         B = cfg.batch_size
         n = torch.randint(0, len(grid) - 1, (B,), generator=g)
         noise = torch.randn((B, dataset.max_frames, run.model.feature_dim), generator=g)
         low_keep = torch.rand(B, generator=g) >= cfg.low_dropout
-        x0, mask, high, low = load_batch(dataset, tables, _global_batch(len(dataset), B, step, cfg.seed), device)
+        x0, mask, high, low = load_batch(dataset, tables, global_batch(len(dataset), B, step, cfg.seed), device)
         frames = x0.shape[1]
         low_keep = low_keep.to(device)
         t, s = grid[n].to(device), grid[n + 1].to(device)
@@ -276,14 +276,14 @@ def distill(
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(student.parameters(), cfg.grad_clip)
         optimizer.step()
-        _update_ema(ema, student, cfg.ema_decay, step)
+        update_ema(ema, student, cfg.ema_decay, step)
         step += 1
         losses = {"total": float(loss.detach())}
         if step % cfg.log_every == 0 or step == end:
             now = time.perf_counter()
             rate = (step - last_log[1]) / max(now - last_log[0], 1e-9)
             last_log = (now, step)
-            _append_jsonl(out_dir / METRICS, {"step": step, "lr": lr_at(step - 1, optim),
+            append_jsonl(out_dir / METRICS, {"step": step, "lr": lr_at(step - 1, optim),
                                               "steps_per_second": round(rate, 4),
                                               "wall_seconds": round(elapsed_before + now - t_start, 2),
                                               "loss_consistency": round(losses["total"], 6)})  # fmt: skip

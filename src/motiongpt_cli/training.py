@@ -39,23 +39,23 @@ from .training_config import (  # noqa: F401  (re-exported: the run configuratio
 )
 from .training_data import (  # noqa: F401  (model_index re-exported: part of training's API)
     TextTables,
-    _global_batch,
-    _step_seed,
+    global_batch,
     load_batch,
     model_assets,
     model_index,
     records_fingerprint,
+    step_seed,
 )
 from .training_state import (  # noqa: F401  (TRAIN_STATE, train_state re-exported: part of training's API)
     METRICS,
     TRAIN_STATE,
     TRAIN_STATE_JSON,
-    _append_jsonl,
-    _load_train_state,
-    _read_train_state_json,
-    _save,
-    _update_ema,
+    append_jsonl,
+    load_train_state,
+    read_train_state_json,
+    save_checkpoint,
     train_state,
+    update_ema,
 )
 
 
@@ -147,7 +147,7 @@ def train(
             found = resolve_model_dir(out_dir)
         except MotionGPTError:
             raise MotionGPTError(f"{out_dir}: nothing to resume", hint="start without --resume") from None
-        state_json, saved_cfg = _read_train_state_json(found)
+        state_json, saved_cfg = read_train_state_json(found)
         if "distill" in state_json:
             raise MotionGPTError(f"{out_dir} holds a distillation", hint="resume it with --distill TEACHER_DIR")
         # the whole run configuration comes from the checkpoint, not from flags; only the step budget may change
@@ -190,7 +190,7 @@ def train(
     optimizer = torch.optim.AdamW(model.parameters(), lr=run.train.lr, weight_decay=run.train.weight_decay)
     ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if resume:
-        _load_train_state(found, model, optimizer, ema, state_json)
+        load_train_state(found, model, optimizer, ema, state_json)
     train_model: torch.nn.Module = model
     if dist.world_size > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -213,13 +213,13 @@ def train(
     end = run.train.steps if max_steps_this_run is None else min(run.train.steps, start_step + max_steps_this_run)
     model.train()
     while step < end:
-        seed = _step_seed(run.train.seed, step)
+        seed = step_seed(run.train.seed, step)
         torch.manual_seed(seed)  # the network's dropout: a function of (seed, step) and the rank
         if dist.world_size > 1:
             torch.manual_seed(seed + dist.rank)
         g = torch.Generator().manual_seed(seed)
         B = run.train.batch_size
-        picks = _global_batch(len(dataset), B, step, run.train.seed)
+        picks = global_batch(len(dataset), B, step, run.train.seed)
         t = torch.randint(0, schedule.num_train_timesteps, (B,), generator=g)
         noise = torch.randn((B, dataset.max_frames, run.model.feature_dim), generator=g)
         keep = torch.rand((B, 2), generator=g) >= run.model.cond_dropout  # independent per text, per sample
@@ -239,7 +239,7 @@ def train(
         if run.train.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), run.train.grad_clip)
         optimizer.step()
-        _update_ema(ema, model, run.train.ema_decay, step)
+        update_ema(ema, model, run.train.ema_decay, step)
         step += 1
         losses = {k: float(v.detach()) for k, v in terms.items()}
         if dist.world_size > 1:
@@ -250,7 +250,7 @@ def train(
             last_log = (now, step)
             report = StepReport(step, run.train.steps, losses, lr_at(step - 1, run.train), rate)
             if dist.is_main:
-                _append_jsonl(metrics_path, {"step": step, "lr": report.lr, "steps_per_second": round(rate, 4),
+                append_jsonl(metrics_path, {"step": step, "lr": report.lr, "steps_per_second": round(rate, 4),
                                              "wall_seconds": round(elapsed_before + now - t_start, 2),
                                              **{f"loss_{k}": round(v, 6) for k, v in losses.items()}})  # fmt: skip
             if on_step is not None:
@@ -260,8 +260,8 @@ def train(
         if step % run.train.checkpoint_every == 0 or step == end:
             if dist.is_main:
                 wall = elapsed_before + time.perf_counter() - t_start
-                _save(model_dir, run, schedule, model, optimizer, ema, dataset, fingerprint, step, losses, wall,
-                      assets)
+                save_checkpoint(model_dir, run, schedule, model, optimizer, ema, dataset, fingerprint, step, losses,
+                                wall, assets)
             if dist.world_size > 1:
                 torch.distributed.barrier()
     wall = elapsed_before + time.perf_counter() - t_start

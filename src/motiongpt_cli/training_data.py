@@ -114,11 +114,11 @@ def model_assets(run: RunConfig, records: list[dict], *, cache_dir: Path | None)
     return files, {CONFIG_KEY: entry}
 
 
-def _step_seed(seed: int, step: int) -> int:
+def step_seed(seed: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
 
 
-def _global_batch(n_items: int, batch: int, step: int, seed: int) -> list[tuple[int, int]]:
+def global_batch(n_items: int, batch: int, step: int, seed: int) -> list[tuple[int, int]]:
     """(epoch, index) of the global batch at ``step``: a stream of seeded per-epoch permutations."""
     out = []
     for j in range(batch):

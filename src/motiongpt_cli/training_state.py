@@ -22,7 +22,7 @@ METRICS = "metrics.jsonl"
 
 
 @torch.no_grad()
-def _update_ema(ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: float, step: int) -> None:
+def update_ema(ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: float, step: int) -> None:
     d = min(decay, (1 + step) / (10 + step))  # short warm-up so early checkpoints are usable
     for k, v in model.state_dict().items():
         if v.dtype.is_floating_point:
@@ -31,13 +31,13 @@ def _update_ema(ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: flo
             ema[k].copy_(v)
 
 
-def _append_jsonl(path: Path, row: dict) -> None:
+def append_jsonl(path: Path, row: dict) -> None:
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(row) + "\n")
 
 
-def _save(model_dir, run, schedule, model, optimizer, ema, dataset, fingerprint, step, losses, wall,
-          assets: tuple[dict[str, bytes], dict]) -> None:
+def save_checkpoint(model_dir, run, schedule, model, optimizer, ema, dataset, fingerprint, step, losses, wall,
+                    assets: tuple[dict[str, bytes], dict]) -> None:
     from safetensors.torch import save as save_bytes
 
     files, entries = assets
@@ -69,7 +69,7 @@ def train_state(model, optimizer, step: int, wall: float, run: RunConfig) -> tup
     return tensors, state_json
 
 
-def _read_train_state_json(model_dir: Path) -> tuple[dict, dict]:
+def read_train_state_json(model_dir: Path) -> tuple[dict, dict]:
     path = model_dir / TRAIN_STATE_JSON
     if not path.is_file() or not (model_dir / TRAIN_STATE).is_file():
         raise MotionGPTError(f"{model_dir}: no training state to resume from (a sampling-only model directory?)")
@@ -80,7 +80,7 @@ def _read_train_state_json(model_dir: Path) -> tuple[dict, dict]:
         raise MotionGPTError(f"{path}: unreadable training state ({exc})") from None
 
 
-def _load_train_state(model_dir: Path, model, optimizer, ema, state_json: dict) -> None:
+def load_train_state(model_dir: Path, model, optimizer, ema, state_json: dict) -> None:
     from safetensors.torch import load_file
 
     tensors = load_file(str(model_dir / TRAIN_STATE))

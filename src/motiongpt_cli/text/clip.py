@@ -30,7 +30,7 @@ from typing import Literal
 import numpy as np
 
 from ..errors import MotionGPTError
-from .encoder_weights import EncoderUnavailableError, _check_clip_architecture, file_sha256
+from .encoder_weights import EncoderUnavailableError, check_clip_architecture, file_sha256
 from .encoders import TextEncoder
 
 Precision = Literal["fp16", "fp32"]
@@ -153,7 +153,7 @@ class OriginalClipTextEncoder(TextEncoder):
     def __init__(self, name: str, recipe: ClipRecipe | None = None, *, weights: Path | None = None,
                  device: str = "cpu", model_dir: Path | None = None) -> None:  # fmt: skip
         self.recipe = recipe or parse_clip_name(name)
-        dim = _check_clip_architecture(self.recipe.arch).get("embed_dim")
+        dim = check_clip_architecture(self.recipe.arch).get("embed_dim")
         super().__init__(name, int(dim) if dim else None)
         self.weights = Path(weights) if weights is not None else None
         self.device = device

@@ -36,7 +36,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 
-from .encoder_weights import EncoderUnavailableError, _check_clip_architecture
+from .encoder_weights import EncoderUnavailableError, check_clip_architecture
 
 # torch.<Name>Storage -> dtype name (the storage classes pickles name; torch.save and TorchScript alike)
 _STORAGE_DTYPES = {
@@ -235,7 +235,7 @@ def read_clip_state(path: Path) -> dict:
 
 def expected_text_shapes(arch: str) -> dict[str, tuple[int, ...]]:
     """The text tower's tensor names and shapes for an open_clip architecture (from its config; no import)."""
-    config = _check_clip_architecture(arch)
+    config = check_clip_architecture(arch)
     text = config.get("text_cfg") or {}
     width, layers = int(text.get("width", 512)), int(text.get("layers", 12))
     ctx, vocab = int(text.get("context_length", 77)), int(text.get("vocab_size", 49408))

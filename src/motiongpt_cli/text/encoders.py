@@ -30,12 +30,12 @@ from ..errors import MotionGPTError
 from .embedding_cache import EmbeddingCache
 from .encoder_weights import (
     EncoderUnavailableError,
-    _check_clip_architecture,
-    _check_local_folder,
-    _load_clip,
-    _load_sentence_transformer,
-    _minilm_path,
+    check_clip_architecture,
+    check_local_folder,
     file_sha256,
+    load_clip,
+    load_sentence_transformer,
+    minilm_path,
 )
 
 DEFAULT_ENCODER = "minilm"
@@ -145,7 +145,7 @@ class SentenceTransformerEncoder(TextEncoder):
         return self._cache_key
 
     def _load(self) -> int:
-        self.model = _load_sentence_transformer(self.path_or_name, self.device, self.name)
+        self.model = load_sentence_transformer(self.path_or_name, self.device, self.name)
         getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         return int(getter())
 
@@ -168,7 +168,7 @@ class ClipTextEncoder(TextEncoder):
     def _load(self) -> int:
         import torch
 
-        model, self.tokenizer = _load_clip(self.arch, self.pretrained, self.name)
+        model, self.tokenizer = load_clip(self.arch, self.pretrained, self.name)
         self.model = model.eval().to(self.device)
         with torch.no_grad():
             return int(self.model.encode_text(self.tokenizer(["a person walks"]).to(self.device)).shape[-1])
@@ -218,7 +218,7 @@ def load_encoder(name: str = DEFAULT_ENCODER, *, device: str = "cpu", cache_dir:
         from .clip import CLIP_FILE, OriginalClipTextEncoder, parse_clip_name
 
         recipe = parse_clip_name(name)
-        _check_clip_architecture(recipe.arch)
+        check_clip_architecture(recipe.arch)
         if weights is not None:
             file: Path | None = Path(model_dir or ".") / weights
             if not file.is_file():
@@ -247,12 +247,12 @@ def load_encoder(name: str = DEFAULT_ENCODER, *, device: str = "cpu", cache_dir:
             from .minilm_onnx import MiniLMEncoder
 
             onnx_cache = Path(cache_dir) if cache_dir is not None else user_cache_dir()
-            _LOADED[key] = MiniLMEncoder(name, _minilm_path(), device=device, onnx_cache=onnx_cache)
+            _LOADED[key] = MiniLMEncoder(name, minilm_path(), device=device, onnx_cache=onnx_cache)
         elif kind == "st":
-            _LOADED[key] = SentenceTransformerEncoder(name, _check_local_folder(arg, name), device=device)
+            _LOADED[key] = SentenceTransformerEncoder(name, check_local_folder(arg, name), device=device)
         else:
             arch, pretrained = arg.split("/")
-            _check_clip_architecture(arch)
+            check_clip_architecture(arch)
             _LOADED[key] = ClipTextEncoder(name, arch, pretrained, device=device)
     encoder = _LOADED[key]
     encoder.cache = EmbeddingCache(Path(cache_dir) / "embeddings.sqlite") if cache_dir is not None else None
